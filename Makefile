@@ -1,0 +1,54 @@
+# kubeharden: the two commands of the README, each doing its own set-up on a fresh machine.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+VENV ?= .venv
+PY := $(VENV)/bin/python
+KH := $(VENV)/bin/kubeharden
+K8S_VERSION ?= v1.34.4
+DEB_PACKAGES := debootstrap systemd-container nftables iproute2 openssh-client openssl curl
+LAB_DIR ?= .lab
+
+.PHONY: deps python-env lab-assets lint test unit-test lab-test demo clean-lab
+
+deps:  ## Debian packages the lab needs (installed only when missing)
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "[setup] apt-get install $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@command -v go >/dev/null || { echo "error: Go is needed to build the lab's Kubernetes binaries"; exit 2; }
+
+$(VENV)/.installed: pyproject.toml
+	@echo "[setup] Python environment in $(VENV)"
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+python-env: $(VENV)/.installed
+
+lab-assets: deps python-env  ## Kubernetes binaries (Go build, cached) and the base root filesystem (cached)
+	$(PY) -m kubeharden.lab.binaries $(K8S_VERSION)
+	$(PY) -c 'from kubeharden.lab.rootfs import ensure_rootfs; print(ensure_rootfs())'
+
+lint: python-env
+	$(VENV)/bin/ruff check kubeharden tests deploys inventories
+	$(VENV)/bin/ruff format --check kubeharden tests deploys inventories
+	$(VENV)/bin/mypy kubeharden
+
+unit-test: python-env
+	$(PY) -m pytest tests/unit -q
+
+lab-test: lab-assets
+	$(PY) -m pytest tests/lab -v
+
+test: lab-assets lint  ## Everything CI runs: lint, unit tests, lab tests against real components
+	$(PY) -m pytest tests/unit tests/lab -v -rs
+
+demo: lab-assets  ## Make the lab (weakened), show the control plane answering, print the lab's status
+	$(KH) lab up --weak --dir $(LAB_DIR)
+	ssh -F $(LAB_DIR)/ssh_config cp1 kubectl --kubeconfig /etc/kubernetes/admin.conf get --raw /readyz?verbose | tail -n 3
+	$(KH) lab status --dir $(LAB_DIR)
+
+clean-lab:
+	$(KH) lab down --dir $(LAB_DIR)
