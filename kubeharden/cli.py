@@ -56,7 +56,10 @@ def lab_up_cmd(lab_dir: Path, name: str, control_planes: int, workers: int, weak
     except (LabConfigError, BuildError, RootfsError) as exc:
         _fail(str(exc))
     except (LabError, AccessError) as exc:
-        _fail(f"{exc}\n(the lab is left as it is for inspection; `kubeharden lab down --dir {lab_dir}` removes it)", 1)
+        _fail(
+            f"{exc}\n(the lab is left as it is for inspection; `kubeharden lab down --dir {lab_dir}` removes it)",
+            1,
+        )
     click.echo(lab_dir / "inventory.py")
 
 

@@ -118,7 +118,10 @@ class LabShell:
             check=False,
         )
         result = subprocess.CompletedProcess(
-            proc.args, proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
+            proc.args,
+            proc.returncode,
+            proc.stdout.decode(errors="replace"),
+            proc.stderr.decode(errors="replace"),
         )
         if check and proc.returncode != 0:
             raise AccessError(
@@ -144,5 +147,8 @@ class LabShell:
         """End the ControlMaster connections."""
         for h in spec.hosts:
             subprocess.run(
-                ["ssh", "-F", str(self.config), "-O", "exit", h.name], capture_output=True, check=False, timeout=10
+                ["ssh", "-F", str(self.config), "-O", "exit", h.name],
+                capture_output=True,
+                check=False,
+                timeout=10,
             )

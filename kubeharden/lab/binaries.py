@@ -139,9 +139,9 @@ def _go_build(packages: Sequence[str], output: str, cwd: Path, ldflags: str, wha
     started = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=cwd, env=_go_env(), stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
-    count, last, tail = 0, started, []
-    for line in proc.stderr:
-        count += 1
+    last = started
+    tail: list[str] = []
+    for count, line in enumerate(proc.stderr, start=1):
         tail = [*tail[-60:], line]
         now = time.monotonic()
         if now - last >= 20:
@@ -188,9 +188,7 @@ def build_kubernetes(k8s_version: str, root: Path) -> tuple[Path, str]:
     info = _download(f"k8s.io/kubernetes@{k8s_version}", work)
     gomod_text = Path(info["GoMod"]).read_text()
     source = Path(info["Dir"])
-    etcd_version = etcd_version_from_constants(
-        (source / "cmd/kubeadm/app/constants/constants.go").read_text()
-    )
+    etcd_version = etcd_version_from_constants((source / "cmd/kubeadm/app/constants/constants.go").read_text())
     if (out_dir / ".complete").exists():
         return out_dir, etcd_version
     packages = [f"k8s.io/kubernetes/cmd/{c}" for c in K8S_COMMANDS]

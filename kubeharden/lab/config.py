@@ -104,9 +104,7 @@ def subnet_for_index(index: int) -> str:
     return f"10.231.{index}.0/24"
 
 
-def make_spec(
-    name: str, subnet: str, k8s_version: str, control_planes: int, workers: int, weak: bool
-) -> LabSpec:
+def make_spec(name: str, subnet: str, k8s_version: str, control_planes: int, workers: int, weak: bool) -> LabSpec:
     """Lay out the hosts: control planes cp1.. at .11.., workers w1.. at .31.."""
     validate_name(name)
     if not 1 <= control_planes <= MAX_CONTROL_PLANES:

@@ -64,7 +64,11 @@ def cluster_configuration(spec: LabSpec) -> dict[str, Any]:
         "kubernetesVersion": spec.k8s_version,
         "clusterName": f"lab-{spec.name}",
         "controlPlaneEndpoint": f"{first.address}:6443",
-        "networking": {"serviceSubnet": "10.96.0.0/12", "podSubnet": "10.244.0.0/16", "dnsDomain": "cluster.local"},
+        "networking": {
+            "serviceSubnet": "10.96.0.0/12",
+            "podSubnet": "10.244.0.0/16",
+            "dnsDomain": "cluster.local",
+        },
         "apiServer": {"certSANs": sans},
     }
 

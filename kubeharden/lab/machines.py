@@ -149,9 +149,10 @@ def _cgroup_pids(root: Path) -> set[int]:
     pids: set[int] = set()
     if not root.exists():
         return pids
-    for procs in root.rglob("cgroup.procs"):
+    # os.walk, not rglob: cgroup directories vanish while hosts shut down, and os.walk skips those.
+    for dirpath, _dirs, _files in os.walk(root):
         try:
-            pids.update(int(p) for p in procs.read_text().split())
+            pids.update(int(p) for p in Path(dirpath, "cgroup.procs").read_text().split())
         except (OSError, ValueError):
             continue
     return pids
@@ -227,9 +228,9 @@ def remove_cgroups(lab: str) -> None:
     for cg in cgroup_dirs(lab):
         if not cg.exists():
             continue
-        for path in sorted((p for p in cg.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        for dirpath, _dirs, _files in os.walk(cg, topdown=False):
             try:
-                path.rmdir()
+                os.rmdir(dirpath)
             except OSError:
                 pass
         try:

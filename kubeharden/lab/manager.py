@@ -40,7 +40,12 @@ class LabRecord:
     pids: dict[str, int] = field(default_factory=dict)
 
     def save(self, lab_dir: Path) -> None:
-        data = {"spec": self.spec.to_dict(), "runtime_dir": self.runtime_dir, "phase": self.phase, "pids": self.pids}
+        data = {
+            "spec": self.spec.to_dict(),
+            "runtime_dir": self.runtime_dir,
+            "phase": self.phase,
+            "pids": self.pids,
+        }
         tmp = lab_dir / "lab.json.tmp"
         tmp.write_text(json.dumps(data, indent=2) + "\n")
         tmp.replace(lab_dir / "lab.json")
@@ -105,7 +110,8 @@ def _prepare_upper(spec: LabSpec, host: LabHost, upper: Path, pubkey: str, binar
     (upper / "root/.ssh").mkdir(parents=True, exist_ok=True, mode=0o700)
     put("root/.ssh/authorized_keys", pubkey, 0o600)
     put(f"{GUEST_LIB}/static_pod_runner.py", _guest_file("static_pod_runner.py"))
-    put(f"{GUEST_LIB}/weaken.py", _guest_file("weaken.py"))
+    for script in ("weaken.py", "pods_current.py", "etcd_join.py"):
+        put(f"{GUEST_LIB}/{script}", _guest_file(script))
     put(f"etc/systemd/system/{RUNNER_UNIT}", _guest_file(RUNNER_UNIT))
     wants = upper / "etc/systemd/system/multi-user.target.wants" / RUNNER_UNIT
     wants.parent.mkdir(parents=True, exist_ok=True)
@@ -157,9 +163,7 @@ def lab_up(
         spec = make_spec(name, subnet, binaries.k8s_version, control_planes, workers, weak)
         runtime = STATE_ROOT / name
         if runtime.exists() and machines.lab_pids(name):
-            raise LabConfigError(
-                f"a lab named {name!r} is already running from another directory; pick another --name"
-            )
+            raise LabConfigError(f"a lab named {name!r} is already running from another directory; pick another --name")
         shutil.rmtree(runtime, ignore_errors=True)
         runtime.mkdir(parents=True)
         (runtime / "subnet").write_text(subnet + "\n")
@@ -173,9 +177,7 @@ def lab_up(
         machines.ensure_host_network(spec, host)
         hostdir = runtime / "hosts" / host.name
         _prepare_upper(spec, host, hostdir / "upper", pubkey, binaries)
-        record.pids[host.name] = machines.start_host(
-            spec, host, base, hostdir, [binaries.k8s_dir, binaries.etcd_dir]
-        )
+        record.pids[host.name] = machines.start_host(spec, host, base, hostdir, [binaries.k8s_dir, binaries.etcd_dir])
         record.save(lab_dir)
         cluster.progress(f"{host.name}: booting ({host.address})")
     keys = {h: access.wait_for_ssh(h, runtime / "hosts" / h.name / "upper") for h in spec.hosts}
@@ -198,6 +200,7 @@ def lab_up(
             cluster.progress(f"{host.name}: weakening (--weak)")
             shell.run(host.name, f"python3 /{GUEST_LIB}/weaken.py {host.role}")
         for host in spec.control_planes:
+            cluster.wait_pods_current(shell, host.name)
             cluster.wait_etcd(shell, host.name)
             cluster.wait_apiserver(shell, host.name)
     record.phase = "ready"
@@ -231,9 +234,11 @@ def lab_status(lab_dir: Path) -> dict[str, Any]:
         entry: dict[str, Any] = {"address": host.address, "role": host.role, "running": running, "pods": {}}
         if running and (lab_dir / "ssh_config").exists():
             res = shell.run(
-                host.name, "cat /run/kubeharden-lab/pods/*.json 2>/dev/null | python3 -c "
+                host.name,
+                "cat /run/kubeharden-lab/pods/*.json 2>/dev/null | python3 -c "
                 "'import json,sys; [print(json.dumps(json.loads(l))) for l in sys.stdin if l.strip()]'",
-                check=False, timeout=20,
+                check=False,
+                timeout=20,
             )
             for line in res.stdout.splitlines():
                 try:

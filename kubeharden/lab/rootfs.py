@@ -76,7 +76,12 @@ def _customise(root: Path) -> None:
     dropin.mkdir(parents=True, exist_ok=True)
     (dropin / "10-lab-hostkeys.conf").write_text(SSH_DROPIN)
     # Units that cannot work inside a container only add noise and slow boots.
-    for unit in ("systemd-timesyncd.service", "apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer"):
+    for unit in (
+        "systemd-timesyncd.service",
+        "apt-daily.timer",
+        "apt-daily-upgrade.timer",
+        "e2scrub_all.timer",
+    ):
         (root / "etc/systemd/system" / unit).unlink(missing_ok=True)
         (root / "etc/systemd/system" / unit).symlink_to("/dev/null")
     (root / "root/.ssh").mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -42,9 +42,7 @@ def wait_for(what: str, condition: Callable[[], Any], timeout: float = 120.0, in
 
 
 def run_cli(*args: str, timeout: float = 1800, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [*KUBEHARDEN, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    proc = subprocess.run([*KUBEHARDEN, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False)
     if check and proc.returncode != 0:
         pytest.fail(f"kubeharden {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-5000:]}")
     return proc

@@ -62,7 +62,11 @@ def weaken_kubelet():
 
 
 def loosen_modes():
-    for path in ("/etc/kubernetes/admin.conf", "/etc/kubernetes/kubelet.conf", "/etc/kubernetes/super-admin.conf"):
+    for path in (
+        "/etc/kubernetes/admin.conf",
+        "/etc/kubernetes/kubelet.conf",
+        "/etc/kubernetes/super-admin.conf",
+    ):
         if os.path.exists(path):
             os.chmod(path, 0o644)
     for root, _dirs, files in os.walk("/etc/kubernetes/pki"):
