@@ -32,8 +32,8 @@ lab-assets: deps python-env  ## Kubernetes binaries (Go build, cached) and the b
 	$(PY) -c 'from kubeharden.lab.rootfs import ensure_rootfs; print(ensure_rootfs())'
 
 lint: python-env
-	$(VENV)/bin/ruff check kubeharden tests deploys inventories
-	$(VENV)/bin/ruff format --check kubeharden tests deploys inventories
+	$(VENV)/bin/ruff check kubeharden tests inventories $(wildcard deploys/*.py)
+	$(VENV)/bin/ruff format --check kubeharden tests inventories $(wildcard deploys/*.py)
 	$(VENV)/bin/mypy kubeharden
 
 unit-test: python-env
