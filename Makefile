@@ -45,10 +45,16 @@ lab-test: lab-assets
 test: lab-assets lint  ## Everything CI runs: lint, unit tests, lab tests against real components
 	$(PY) -m pytest tests/unit tests/lab -v -rs
 
-demo: lab-assets  ## Make the lab (weakened), show the control plane answering, print the lab's status
+demo: lab-assets  ## The main job on the lab: make it (weakened), verify, harden, verify again, print the report
 	$(KH) lab up --weak --dir $(LAB_DIR)
-	ssh -F $(LAB_DIR)/ssh_config cp1 kubectl --kubeconfig /etc/kubernetes/admin.conf get --raw /readyz?verbose | tail -n 3
-	$(KH) lab status --dir $(LAB_DIR)
+	@echo; echo "==> verify BEFORE hardening (failures expected: the lab is weakened)"
+	$(KH) verify $(LAB_DIR)/inventory.py --json $(LAB_DIR)/report-before.json > $(LAB_DIR)/report-before.txt || true
+	@grep -E "^(Summary|Total|  *totals)|FAIL" $(LAB_DIR)/report-before.txt | head -n 25 || true
+	@echo; echo "==> harden (one control plane at a time, health-gated, rolled back on failure)"
+	$(KH) harden $(LAB_DIR)/inventory.py --summary-json $(LAB_DIR)/harden-summary.json
+	@echo; echo "==> verify AFTER hardening: the report"
+	$(KH) verify $(LAB_DIR)/inventory.py --json $(LAB_DIR)/report.json --junit $(LAB_DIR)/report.xml --markdown $(LAB_DIR)/report.md
+	@echo; echo "Reports: $(LAB_DIR)/report.md, $(LAB_DIR)/report.json, $(LAB_DIR)/report.xml. Remove the lab: make clean-lab"
 
 clean-lab:
 	$(KH) lab down --dir $(LAB_DIR)

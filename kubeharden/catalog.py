@@ -432,7 +432,7 @@ CONTROLS: tuple[Control, ...] = (
     ),
     # ---- 2 etcd ------------------------------------------------------------------------------------------
     *(
-        Control(cid, title, "etcd", ETCD, tuple(tests), expected, fix)
+        Control(cid, title, "etcd", ETCD, tuple(tests), expected, fix, tags=("live",) if cid.endswith("-live") else ())
         for cid, title, tests, expected, fix in (
             (
                 "2.1",

@@ -101,5 +101,35 @@ def lab_down_cmd(lab_dir: Path) -> None:
     click.echo("lab removed")
 
 
+@main.command("render")
+@click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--version", "version", default=None, help="Component version to plan for (default: the image tag).")
+def render_cmd(manifest: Path, version: str | None) -> None:
+    """Print the hardened form of a kubeadm static pod MANIFEST, without contacting any host."""
+    from kubeharden.hardening import render_manifest
+
+    try:
+        text = manifest.read_text()
+    except OSError as exc:
+        _fail(f"cannot read {manifest}: {exc.strerror}")
+    try:
+        click.echo(render_manifest(text, version=version), nl=False)
+    except ValueError as exc:
+        _fail(f"{manifest}: {exc}")
+
+
+def _register() -> None:
+    from kubeharden.harden_cli import harden
+
+    main.add_command(harden)
+    try:
+        from kubeharden.verify.cli import verify
+    except ImportError:  # the verification engine ships with its own module
+        return
+    main.add_command(verify)
+
+
+_register()
+
 if __name__ == "__main__":
     main()

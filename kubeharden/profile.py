@@ -51,6 +51,12 @@ DEFAULTS: dict[str, Any] = {
     "kubeharden_kubelet_serving_certs_signed": False,
     # kube-controller-manager
     "kubeharden_terminated_pod_gc_threshold": 10,
+    # Extra flags per component, {"--flag": "value"}, applied last (checked against the version's flags and the
+    # values kubeharden never writes). For settings this profile has no knob for.
+    "kubeharden_apiserver_extra_args": {},
+    "kubeharden_controller_manager_extra_args": {},
+    "kubeharden_scheduler_extra_args": {},
+    "kubeharden_etcd_extra_args": {},
     # Applying: how long a component may take to be healthy again, and where backups go (never the manifests dir).
     "kubeharden_health_timeout": 180,
     "kubeharden_backup_dir": "/var/backups/kubeharden",
@@ -178,7 +184,32 @@ def _check_values(p: Mapping[str, Any], where: str) -> list[str]:
         problems.append(f"{where}: kubeharden_admission_plugins must not contain AlwaysAdmit")
     if p["kubeharden_health_timeout"] < 10:
         problems.append(f"{where}: kubeharden_health_timeout must be at least 10 seconds")
+    problems += _check_extra_args(p, where)
     problems += _check_waivers(p, where)
+    return problems
+
+
+EXTRA_ARGS = {
+    "kubeharden_apiserver_extra_args": "kube-apiserver",
+    "kubeharden_controller_manager_extra_args": "kube-controller-manager",
+    "kubeharden_scheduler_extra_args": "kube-scheduler",
+    "kubeharden_etcd_extra_args": "etcd",
+}
+
+
+def _check_extra_args(p: Mapping[str, Any], where: str) -> list[str]:
+    from kubeharden.versions import never_write
+
+    problems = []
+    for key, component in EXTRA_ARGS.items():
+        args = p[key]
+        bad = [k for k, v in args.items() if not (isinstance(k, str) and k.startswith("--") and isinstance(v, str))]
+        if bad:
+            problems.append(
+                f"{where}: {key} must map '--flag' names to string values; check {', '.join(map(str, bad))}"
+            )
+            continue
+        problems += [f"{where}: {key}: {p}" for p in never_write(component, args)]
     return problems
 
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,20 +77,18 @@ def unique_lab_name(prefix: str) -> str:
     return (prefix + digits)[:6]
 
 
-@pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    """A weakened lab with 2 control planes and 2 workers, removed at the end of the session."""
+@contextmanager
+def running_lab(base: Path, prefix: str, control_planes: int = 2, workers: int = 2, weak: bool = True) -> Iterator[Lab]:
+    """Make a lab with a unique name, yield it, and always remove it (also on failure or Ctrl-C)."""
     if os.geteuid() != 0:
         pytest.fail("the lab tests need root (network namespaces, systemd-nspawn)")
-    lab_dir = tmp_path_factory.mktemp("lab") / ".lab"
-    name = unique_lab_name("t")
+    lab_dir = base / ".lab"
+    name = unique_lab_name(prefix)
+    args = ["lab", "up", "--dir", str(lab_dir), "--name", name]
+    args += ["--control-planes", str(control_planes), "--workers", str(workers)] + (["--weak"] if weak else [])
     try:
         started = time.monotonic()
-        proc = run_cli(
-            "lab", "up", "--dir", str(lab_dir), "--name", name,
-            "--control-planes", "2", "--workers", "2", "--weak",
-            check=False,
-        )  # fmt: skip
+        proc = run_cli(*args, check=False)
         sys.stderr.write(proc.stderr)
         if proc.returncode != 0:
             pytest.fail(f"lab up failed (exit {proc.returncode}):\n{proc.stderr[-6000:]}")
@@ -99,3 +98,13 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         yield Lab(lab_dir, record, LabShell(lab_dir))
     finally:
         run_cli("lab", "down", "--dir", str(lab_dir), check=False)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """A weakened lab with 2 control planes and 2 workers for one test module, removed after it.
+
+    Module scope: a module may change its lab (hardening does), and only one lab runs at a time.
+    """
+    with running_lab(tmp_path_factory.mktemp("lab"), "t") as made:
+        yield made

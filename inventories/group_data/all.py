@@ -1,0 +1,12 @@
+"""Hardening profile for every host: override kubeharden's documented defaults here (kubeharden/profile.py).
+
+Everything not set here keeps its default. Switching a control off takes a waiver with a written reason;
+waivers appear in every report. Examples (uncomment to use):
+"""
+
+# kubeharden_tls_min_version = "1.3"
+# kubeharden_pod_security_enforce = "restricted"
+# kubeharden_audit_log_maxage = 90
+# kubeharden_waivers = {
+#     "1.2.5": "kubelets serve self-signed certificates until serverTLSBootstrap is rolled out (TICKET-123)",
+# }

@@ -1,0 +1,170 @@
+"""Bad profiles and inventories: each is a clear error naming the key, and no host is contacted.
+
+The inventories point their hosts at a TCP listener on loopback that counts connections: `kubeharden harden`
+must refuse the input before it opens one.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kubeharden.profile import ProfileError, validate_inventory
+
+
+class CountingListener:
+    """A loopback TCP listener that counts the connections it gets (a would-be SSH server)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sock.close()
+
+
+@pytest.fixture
+def listener() -> Iterator[CountingListener]:
+    counting = CountingListener()
+    yield counting
+    counting.close()
+
+
+GOOD_HOST = '{"ssh_hostname": "127.0.0.1", "ssh_port": PORT, "ssh_strict_host_key_checking": "yes"}'
+
+# (case id, inventory body (PORT is replaced), words the error must contain)
+CASES = [
+    ("unknown-key", 'control_plane = [("cp1", {**H, "kubeharden_tls_minimum": "1.2"})]', ["kubeharden_tls_minimum"]),
+    ("tls-version", 'control_plane = [("cp1", {**H, "kubeharden_tls_min_version": "1.1"})]', ["tls_min_version"]),
+    (
+        "weak-cipher",
+        'control_plane = [("cp1", {**H, "kubeharden_tls_cipher_suites": ["TLS_RSA_WITH_RC4_128_SHA"]})]',
+        ["cipher", "RC4"],
+    ),
+    ("relative-path", 'control_plane = [("cp1", {**H, "kubeharden_audit_log_path": "audit.log"})]', ["audit_log_path"]),
+    (
+        "dotdot-path",
+        'control_plane = [("cp1", {**H, "kubeharden_audit_policy_file": "/etc/../tmp/p.yaml"})]',
+        ["audit_policy_file"],
+    ),
+    ("maxage-low", 'control_plane = [("cp1", {**H, "kubeharden_audit_log_maxage": 7})]', ["audit_log_maxage", "30"]),
+    ("maxsize-type", 'control_plane = [("cp1", {**H, "kubeharden_audit_log_maxsize": "100"})]', ["audit_log_maxsize"]),
+    (
+        "bool-type",
+        'control_plane = [("cp1", {**H, "kubeharden_etcd_enabled": "no"})]',
+        ["etcd_enabled", "true or false"],
+    ),
+    (
+        "area-off-no-waiver",
+        'control_plane = [("cp1", {**H, "kubeharden_etcd_enabled": False})]',
+        ["kubeharden_etcd_enabled", "waiver"],
+    ),
+    (
+        "waiver-no-reason",
+        'control_plane = [("cp1", {**H, "kubeharden_waivers": {"1.2.15": ""}})]',
+        ["1.2.15", "reason"],
+    ),
+    (
+        "waiver-unknown",
+        'control_plane = [("cp1", {**H, "kubeharden_waivers": {"9.9.9": "a good long reason"}})]',
+        ["9.9.9"],
+    ),
+    (
+        "psa-level",
+        'control_plane = [("cp1", {**H, "kubeharden_pod_security_enforce": "strict"})]',
+        ["pod_security_enforce"],
+    ),
+    ("secure-port-zero", 'control_plane = [("cp1", {**H, "kubeharden_apiserver_secure_port": 0})]', ["secure_port"]),
+    (
+        "bind-address",
+        'control_plane = [("cp1", {**H, "kubeharden_apiserver_bind_address": "everywhere"})]',
+        ["bind_address"],
+    ),
+    (
+        "backup-in-manifests",
+        'control_plane = [("cp1", {**H, "kubeharden_backup_dir": "/etc/kubernetes/manifests/bak"})]',
+        ["backup_dir", "outside"],
+    ),
+    (
+        "always-admit",
+        'control_plane = [("cp1", {**H, "kubeharden_admission_plugins": ["AlwaysAdmit"]})]',
+        ["AlwaysAdmit"],
+    ),
+    (
+        "tofu-host-keys",
+        'control_plane = [("cp1", {**H, "ssh_strict_host_key_checking": "accept-new"})]',
+        ["strict", "accept-new"],
+    ),
+    ("no-control-plane", 'workers = [("w1", H)]', ["control_plane"]),
+    ("no-role", 'control_plane = [("cp1", H)]\netcd_nodes = [("e1", H)]', ["e1", "neither"]),
+    ("two-roles", 'control_plane = [("cp1", H)]\nworkers = [("cp1", H)]', ["both"]),
+    ("bad-entry", "control_plane = [42]", ["42"]),
+    ("syntax-error", "control_plane = [(", ["cannot be read"]),
+    ("no-hosts", "x = 1", ["no hosts"]),
+]
+
+
+@pytest.mark.parametrize(("case", "body", "words"), CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_a_clear_error_and_no_host_is_contacted(
+    case: str, body: str, words: list[str], tmp_path: Path, listener: CountingListener
+) -> None:
+    inventory = tmp_path / "inventory.py"
+    inventory.write_text(f"H = {GOOD_HOST.replace('PORT', str(listener.port))}\n" + textwrap.dedent(body) + "\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "kubeharden.cli", "harden", str(inventory)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2, (case, proc.stdout, proc.stderr)
+    for word in words:
+        assert word in proc.stderr, (case, word, proc.stderr)
+    assert "no host was contacted" in proc.stderr
+    assert listener.connections == 0
+
+
+def test_a_good_profile_validates() -> None:
+    profiles = validate_inventory(
+        {
+            "cp1": (["control_plane"], {"kubeharden_waivers": {"1.2.5": "kubelet serving certs not yet signed"}}),
+            "w1": (["workers"], {}),
+        }
+    )
+    assert profiles["cp1"].waived("1.2.5", "apiserver") == "kubelet serving certs not yet signed"
+    assert profiles["cp1"].waived("1.2.15", "apiserver") is None
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    with pytest.raises(ProfileError) as info:
+        validate_inventory(
+            {
+                "cp1": (["control_plane"], {"kubeharden_tls_min_version": "1.0", "kubeharden_audit_log_maxage": 1}),
+                "cp2": (["control_plane"], {"kubeharden_backup_dir": "rel"}),
+            }
+        )
+    text = str(info.value)
+    assert "host cp1" in text and "host cp2" in text
+    assert len(info.value.problems) == 3
