@@ -527,3 +527,16 @@ def validate_catalog(controls: Iterable[Control] = CONTROLS) -> list[str]:
         if not c.remediation or not c.expected:
             problems.append(f"{c.id}: remediation and expected value are required")
     return problems
+
+
+def coverage_markdown(controls: Iterable[Control] = CONTROLS) -> str:
+    """The README's coverage table, generated from the catalog (a unit test keeps the README in step)."""
+    lines = ["| ID | Area | Control | Expected | Scored |", "|---|---|---|---|---|"]
+    for c in controls:
+        expected = c.expected.replace("|", "\\|")
+        lines.append(f"| {c.id} | {c.area} | {c.title} | {expected} | {'yes' if c.scored else 'no (WARN)'} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(coverage_markdown(), end="")

@@ -119,13 +119,11 @@ def render_cmd(manifest: Path, version: str | None) -> None:
 
 
 def _register() -> None:
+    """Commands that live in their own modules."""
     from kubeharden.harden_cli import harden
+    from kubeharden.verify.cli import verify
 
     main.add_command(harden)
-    try:
-        from kubeharden.verify.cli import verify
-    except ImportError:  # the verification engine ships with its own module
-        return
     main.add_command(verify)
 
 

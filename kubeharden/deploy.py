@@ -58,7 +58,7 @@ def _file_mode_controls(profile: dict[str, Any]) -> list[tuple[str, str, int]]:
         if control.area != "files" or profile["kubeharden_waivers"].get(control.id):
             continue
         for test in control.tests:
-            path = test.get("file")
+            path = test.get("file") or test.get("glob")
             if path and not path.startswith("flag:"):
                 found.append((control.id, path, int(test["mode"], 8)))
     return found
@@ -127,13 +127,14 @@ def harden_control_plane() -> None:
             timeout=timeout,
             _serial=True,
         )
-    for control_id, path, mode in mode_controls:
-        operations.file_mode(
-            name=f"{control_id}: {path} mode {format(mode, 'o')} or stricter, root:root",
-            path=path,
-            current=state["files"].get(path),
-            mode=mode,
-        )
+    for control_id, pattern, mode in mode_controls:
+        for path in state["globs"].get(pattern, [pattern]):
+            operations.file_mode(
+                name=f"{control_id}: {path} mode {format(mode, 'o')} or stricter, root:root",
+                path=path,
+                current=state["files"].get(path),
+                mode=mode,
+            )
     if plans and host.name == _first_control_plane():
         current = host.get_fact(facts.KubeadmClusterConfiguration)
         if current is not None:

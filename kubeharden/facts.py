@@ -14,9 +14,16 @@ from typing import Any
 from pyinfra.api.facts import FactBase
 
 _STATE_PROGRAM = r"""
-import grp, hashlib, json, os, pwd, stat, sys
-paths = json.loads(sys.argv[1])
-out = {"manifests": {}, "files": {}}
+import glob, grp, hashlib, json, os, pwd, stat, sys
+paths = []
+out_globs = {}
+for p in json.loads(sys.argv[1]):
+    if "*" in p:
+        out_globs[p] = sorted(glob.glob(p, recursive=True))
+        paths += out_globs[p]
+    else:
+        paths.append(p)
+out = {"manifests": {}, "files": {}, "globs": {}}
 for c in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"):
     p = "/etc/kubernetes/manifests/%s.yaml" % c
     try:
@@ -37,6 +44,7 @@ for p in paths:
     if stat.S_ISREG(st.st_mode):
         info["sha256"] = hashlib.sha256(open(p, "rb").read()).hexdigest()
     out["files"][p] = info
+out["globs"] = out_globs
 print(json.dumps(out))
 """
 
@@ -49,12 +57,13 @@ def _python_command(program: str, *args: str) -> str:
 
 
 class ControlPlaneState(FactBase[dict[str, Any]]):
-    """The control-plane manifests and the stat (mode, owner, sha256) of the given paths.
+    """The control-plane manifests and the stat (mode, owner, sha256) of the given paths (globs expanded).
 
     .. code:: python
 
         {"manifests": {"kube-apiserver": "<text>" | None, ...},
-         "files": {"/etc/kubernetes/admin.conf": {"mode": "600", "owner": "root:root", "sha256": "..."} | None}}
+         "files": {"/etc/kubernetes/admin.conf": {"mode": "600", "owner": "root:root", "sha256": "..."} | None},
+         "globs": {"/etc/kubernetes/pki/**/*.key": ["/etc/kubernetes/pki/sa.key", ...]}}
     """
 
     def requires_command(self, paths: Iterable[str] = ()) -> str:
@@ -69,7 +78,7 @@ class ControlPlaneState(FactBase[dict[str, Any]]):
 
     @staticmethod
     def default() -> dict[str, Any]:
-        return {"manifests": {}, "files": {}}
+        return {"manifests": {}, "files": {}, "globs": {}}
 
 
 class KubeadmClusterConfiguration(FactBase[str | None]):

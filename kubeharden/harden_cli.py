@@ -97,11 +97,11 @@ def harden(inventory: Path, dry: bool, only: str | None, summary_json: Path | No
             _fail(f"--only names unknown areas: {', '.join(sorted(unknown))} (known: {', '.join(AREA_SWITCHES)})")
 
     from pyinfra.api.config import Config
-    from pyinfra.api.state import State
     from pyinfra.api.connect import connect_all
     from pyinfra.api.deploy import add_deploy
     from pyinfra.api.exceptions import PyinfraError
     from pyinfra.api.operations import run_ops
+    from pyinfra.api.state import State
 
     from kubeharden.deploy import harden as harden_deploy
     from kubeharden.operations import ROLLOUT

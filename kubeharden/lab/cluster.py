@@ -138,8 +138,15 @@ def join_control_plane(shell: LabShell, spec: LabSpec, first: LabHost, host: Lab
         first.name, f"{ETCDCTL} member add {host.name} --learner --peer-urls=https://{host.address}:2380 -w json"
     ).stdout
     member_id = format(json.loads(out)["member"]["ID"], "x")
-    _kubeadm(shell, host.name, "init phase etcd local")
-    shell.run(host.name, f"python3 {GUEST_LIB}/etcd_join.py {shlex.quote(cluster)}")
+    # kubeadm writes the manifest into a dry-run directory; it reaches the manifests directory only once it names
+    # the existing cluster (an etcd started from the single-member manifest would bootstrap a cluster of its own).
+    dry = "/root/kubeadm-etcd-join"
+    progress(f"{host.name}: kubeadm init phase etcd local (dry run, then joined to the existing cluster)")
+    shell.run(
+        host.name, f"KUBEADM_INIT_DRYRUN_DIR={dry} kubeadm init phase etcd local --config {KUBEADM_CFG} --dry-run"
+    )
+    shell.run(host.name, "mkdir -p -m 700 /var/lib/etcd")  # what the non-dry-run phase would have made
+    shell.run(host.name, f"python3 {GUEST_LIB}/etcd_join.py {shlex.quote(cluster)} {dry}/etcd.yaml && rm -rf {dry}")
     wait_until(
         f"{host.name}: etcd learner promoted",
         _probe(shell, first.name, f"{ETCDCTL} member promote {member_id}"),

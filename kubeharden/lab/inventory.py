@@ -18,6 +18,8 @@ def host_data(spec: LabSpec, lab_dir: Path, address: str) -> dict[str, Any]:
         "ssh_strict_host_key_checking": "yes",
         "ssh_config_file": str((lab_dir / "ssh_config").resolve()),
         "node_ip": address,
+        # The lab's kubelet config sets serverTLSBootstrap: serving certificates signed by the cluster CA.
+        "kubeharden_kubelet_serving_certs_signed": True,
     }
 
 

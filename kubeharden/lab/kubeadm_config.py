@@ -81,7 +81,14 @@ def init_configuration(spec: LabSpec, host: LabHost) -> str:
         "localAPIEndpoint": {"advertiseAddress": host.address, "bindPort": 6443},
         "nodeRegistration": _node_registration(host),
     }
-    return yaml.safe_dump_all([init, cluster_configuration(spec)], sort_keys=False)
+    # The lab's kubelets would serve certificates signed by the cluster CA (serverTLSBootstrap), as a hardened
+    # cluster's do; the lab inventory says so, and the apiserver then verifies them (CIS 1.2.5).
+    kubelet = {
+        "apiVersion": "kubelet.config.k8s.io/v1beta1",
+        "kind": "KubeletConfiguration",
+        "serverTLSBootstrap": True,
+    }
+    return yaml.safe_dump_all([init, cluster_configuration(spec), kubelet], sort_keys=False)
 
 
 def join_configuration(spec: LabSpec, host: LabHost, discovery_kubeconfig: str) -> str:

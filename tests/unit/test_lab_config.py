@@ -87,7 +87,8 @@ def test_version_stamp_and_etcd_version() -> None:
 def test_kubeadm_documents() -> None:
     spec = make_spec("kh", "10.231.3.0/24", "v1.34.4", 2, 1, weak=False)
     init_docs = list(yaml.safe_load_all(init_configuration(spec, spec.control_planes[0])))
-    assert [d["kind"] for d in init_docs] == ["InitConfiguration", "ClusterConfiguration"]
+    assert [d["kind"] for d in init_docs] == ["InitConfiguration", "ClusterConfiguration", "KubeletConfiguration"]
+    assert init_docs[2]["serverTLSBootstrap"] is True
     assert init_docs[0]["localAPIEndpoint"]["advertiseAddress"] == "10.231.3.11"
     assert init_docs[1]["controlPlaneEndpoint"] == "10.231.3.11:6443"
     assert "cp2" in init_docs[1]["apiServer"]["certSANs"]
