@@ -35,12 +35,33 @@ def host_pubkey_path(upper: Path) -> Path:
     return upper / "etc/ssh/ssh_host_ed25519_key.pub"
 
 
-def wait_for_ssh(host: LabHost, upper: Path, timeout: float = 120.0) -> str:
-    """Wait until the host made its host key and sshd accepts TCP; return the public key line."""
+def _boot_failure(console: Path) -> str:
+    """Why a host's nspawn ended, from its console log, with a hint for the failure seen on shared machines."""
+    try:
+        tail = console.read_text(errors="replace").splitlines()[-6:]
+    except OSError:
+        tail = []
+    text = " | ".join(line.strip() for line in tail)
+    if "Too many open files" in text:
+        text += (
+            " (the machine's inotify instances, fs.inotify.max_user_instances, are used up: every lab host's systemd "
+            "takes some; remove other labs with `kubeharden lab down` or run fewer hosts)"
+        )
+    return text or "no console output"
+
+
+def wait_for_ssh(host: LabHost, upper: Path, timeout: float = 120.0, pid: int | None = None) -> str:
+    """Wait until the host made its host key and sshd accepts TCP; return the public key line.
+
+    When the host's nspawn process `pid` ends first, fail at once with the reason from its console log.
+    """
     deadline = time.monotonic() + timeout
     pub = host_pubkey_path(upper)
     last = "no host key yet"
     while time.monotonic() < deadline:
+        if pid is not None and not _running(pid):
+            reason = _boot_failure(upper.parent / "console.log")
+            raise AccessError(f"host {host.name} ({host.address}) stopped while booting: {reason}")
         if pub.exists() and pub.stat().st_size > 0:
             try:
                 with socket.create_connection((host.address, 22), timeout=2) as sock:
@@ -50,6 +71,14 @@ def wait_for_ssh(host: LabHost, upper: Path, timeout: float = 120.0) -> str:
                 last = str(exc)
         time.sleep(0.3)
     raise AccessError(f"host {host.name} ({host.address}): sshd did not come up in {timeout:.0f}s ({last})")
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def write_known_hosts(lab_dir: Path, keys: dict[LabHost, str]) -> Path:

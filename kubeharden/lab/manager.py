@@ -180,7 +180,9 @@ def lab_up(
         record.pids[host.name] = machines.start_host(spec, host, base, hostdir, [binaries.k8s_dir, binaries.etcd_dir])
         record.save(lab_dir)
         cluster.progress(f"{host.name}: booting ({host.address})")
-    keys = {h: access.wait_for_ssh(h, runtime / "hosts" / h.name / "upper") for h in spec.hosts}
+    keys = {
+        h: access.wait_for_ssh(h, runtime / "hosts" / h.name / "upper", pid=record.pids[h.name]) for h in spec.hosts
+    }
     access.write_known_hosts(lab_dir, keys)
     access.write_ssh_config(lab_dir, spec)
     record.phase = "booted"

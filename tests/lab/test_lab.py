@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import testinfra
 
 from kubeharden.lab import machines
@@ -242,20 +243,25 @@ def test_an_interrupted_lab_runs_beside_this_one_and_down_leaves_nothing(lab: La
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        wait_for(
-            "the second lab to get as far as kubeadm",
-            lambda: (r := LabRecord.load(other_dir)) and r.phase == "booted",
-            timeout=300,
-        )
-        record = LabRecord.load(other_dir)
-        assert record is not None
-        assert record.spec.subnet != lab.record.spec.subnet
-        wait_for("etcd manifest written in the second lab", lambda: machines.lab_pids(name) and True, timeout=60)
+        try:
+
+            def booted() -> bool:
+                if proc.poll() is not None:  # `up` ended before kubeadm: show why instead of waiting
+                    pytest.fail(f"the second lab's `up` exited {proc.returncode}: {proc.stderr.read()[-3000:]}")
+                record = LabRecord.load(other_dir)
+                return record is not None and record.phase == "booted"
+
+            wait_for("the second lab to get as far as kubeadm", booted, timeout=300)
+            record = LabRecord.load(other_dir)
+            assert record is not None
+            assert record.spec.subnet != lab.record.spec.subnet
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+        assert machines.lab_pids(name), "the interrupted lab should still have running hosts before down"
+        run_cli("lab", "down", "--dir", str(other_dir))
     finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    assert machines.lab_pids(name), "the interrupted lab should still have running hosts before down"
-    run_cli("lab", "down", "--dir", str(other_dir))
+        run_cli("lab", "down", "--dir", str(other_dir), check=False)  # also when an assertion above failed
     assert leftovers(record.spec, Path(record.runtime_dir)) == []
     assert not [ns for ns in machines.netns_list() if ns.startswith(f"{name}-")]
     assert not machines.link_exists(record.spec.bridge)
