@@ -26,6 +26,7 @@ SCHEDULER = "kube-scheduler"
 ETCD = "etcd"
 CONTROL_PLANE = "control_plane"
 WORKERS = "workers"
+BOTH_ROLES = (CONTROL_PLANE, WORKERS)
 
 AREAS: Mapping[str, str] = {
     "apiserver": "kube-apiserver flags and the files it reads (TLS, authn, authz, admission, audit)",
@@ -33,6 +34,8 @@ AREAS: Mapping[str, str] = {
     "controller-manager": "kube-controller-manager flags",
     "scheduler": "kube-scheduler flags",
     "files": "modes and owners of control-plane manifests, kubeconfigs and PKI (CIS 1.1)",
+    "firewall": "nftables ACLs per role (table inet kubeharden), applied with commit-confirm; every host",
+    "encryption": "Secrets encryption at rest: the EncryptionConfiguration, its key lifecycle, proof in etcd",
 }
 
 STRONG_CIPHER_SUITES: tuple[str, ...] = (
@@ -430,6 +433,61 @@ CONTROLS: tuple[Control, ...] = (
         "127.0.0.1",
         "set --bind-address=127.0.0.1",
     ),
+    # ---- encryption at rest -----------------------------------------------------------------------------
+    *(
+        Control(cid, title, "encryption", APISERVER, tuple(tests), expected, fix, **kw)
+        for cid, title, tests, expected, fix, kw in (
+            (
+                "1.2.27",
+                "--encryption-provider-config is set",
+                [_flag("--encryption-provider-config", "set")],
+                "set to kubeharden's EncryptionConfiguration",
+                "kubeharden harden (writes the file with a key generated once, mounts it, sets the flag)",
+                {},
+            ),
+            (
+                "1.2.28",
+                "Encryption providers are appropriately configured (the whole file: the first provider encrypts)",
+                [{"encryption": "provider"}],
+                "first provider secretbox or kms for every configured resource (aescbc/aesgcm: WARN), never identity",
+                "set kubeharden_encryption_provider to secretbox or kms and run kubeharden harden",
+                {},
+            ),
+            (
+                "KH-ENC-FILE",
+                "The EncryptionConfiguration is mode 600 or stricter and owned by root:root",
+                [_file("flag:kube-apiserver:--encryption-provider-config", "600")],
+                "mode 600 or stricter, root:root",
+                "chmod 600 and chown root:root the file --encryption-provider-config names",
+                {"layer": "infrastructure"},
+            ),
+            (
+                "KH-ENC-SAME",
+                "The EncryptionConfiguration is identical on every control plane (compared by sha256)",
+                [{"encryption": "identical"}],
+                "the same sha256 on every control plane",
+                "make the file identical everywhere (copy the one the running apiservers use), then kubeharden harden",
+                {},
+            ),
+            (
+                "KH-ENC-live",
+                "Secrets are stored encrypted in etcd (raw value starts with k8s:enc:<provider>:v1:<key>:)",
+                [{"encryption": "etcd"}],
+                "every sampled raw value starts with k8s:enc:<first provider>:v1:<first key name>:",
+                "kubeharden harden (rewrites existing Secrets after enabling encryption); "
+                "kubectl get secrets -A -o json | kubectl replace -f -",
+                {"tags": ("live",)},
+            ),
+            (
+                "KH-ENC-VOLUME",
+                "The etcd data directory lives on an encrypted block device (dm-crypt/LUKS); reported, never changed",
+                [{"encryption": "volume"}],
+                "etcd's --data-dir on a dm-crypt device",
+                "move /var/lib/etcd to a LUKS volume (cryptsetup luksFormat; kubeharden never changes disks)",
+                {"layer": "infrastructure", "scored": False},
+            ),
+        )
+    ),
     # ---- 2 etcd ------------------------------------------------------------------------------------------
     *(
         Control(cid, title, "etcd", ETCD, tuple(tests), expected, fix, tags=("live",) if cid.endswith("-live") else ())
@@ -496,6 +554,38 @@ CONTROLS: tuple[Control, ...] = (
                 [{"live": "etcd_requires_client_cert"}],
                 "TLS handshake without a client certificate refused",
                 "set --client-cert-auth=true",
+            ),
+        )
+    ),
+    # ---- firewall (every host) ---------------------------------------------------------------------------
+    *(
+        Control(cid, title, "firewall", None, (test,), expected, fix, "infrastructure", BOTH_ROLES, tags=tags)
+        for cid, title, test, expected, fix, tags in (
+            (
+                "KH-FW-TABLE",
+                "The kubeharden nftables table is loaded and its input chain drops what it does not allow",
+                {"firewall": "loaded"},
+                "table inet kubeharden loaded, input hook policy drop, with rules",
+                "kubeharden harden --only firewall (nft -j list table inet kubeharden shows what is loaded)",
+                (),
+            ),
+            (
+                "KH-FW-PERSIST",
+                "The firewall is persistent: its file is included from /etc/nftables.conf and nftables.service is "
+                "enabled",
+                {"firewall": "persistent"},
+                "/etc/nftables.d/kubeharden.nft mode 600 root:root, included from /etc/nftables.conf; "
+                "nftables.service enabled",
+                "kubeharden harden --only firewall (persists only after the new ruleset was confirmed)",
+                (),
+            ),
+            (
+                "KH-FW-live",
+                "Ports the operator's address must not reach give no connection from this machine",
+                {"live": "firewall_filters"},
+                "no TCP connection to the kubelet 10250 (and etcd peer 2380 on control planes) from here",
+                "load the firewall (kubeharden harden --only firewall); only control-plane nodes may reach these ports",
+                ("live",),
             ),
         )
     ),

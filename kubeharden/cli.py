@@ -121,9 +121,11 @@ def render_cmd(manifest: Path, version: str | None) -> None:
 def _register() -> None:
     """Commands that live in their own modules."""
     from kubeharden.harden_cli import harden
+    from kubeharden.rotate_cli import rotate_key
     from kubeharden.verify.cli import verify
 
     main.add_command(harden)
+    main.add_command(rotate_key)
     main.add_command(verify)
 
 

@@ -96,3 +96,41 @@ class KubeadmClusterConfiguration(FactBase[str | None]):
     def process(self, output: Iterable[str]) -> str | None:
         text = "\n".join(output)
         return text if text.strip() else None
+
+
+_ENCRYPTION_PROGRAM = r"""
+import hashlib, json, sys
+try:
+    data = open(sys.argv[1], "rb").read()
+except FileNotFoundError:
+    print(json.dumps(None))
+else:
+    print(json.dumps({"sha256": hashlib.sha256(data).hexdigest(), "text": data.decode("utf-8", "replace")}))
+"""
+
+
+class EncryptionConfigFile(FactBase[Any]):
+    """The EncryptionConfiguration at ``path`` read back (so its key is reused, never regenerated), or None when
+    the node has no such file.
+
+    .. code:: python
+
+        ReadBack(sha256="...", text=<hidden from reprs>) | None
+
+    The key travels only in this fact's output, which pyinfra shows only at debug verbosity (-vv); kubeharden
+    never runs at that level, and the returned object hides the text from reprs and logs.
+    """
+
+    def requires_command(self, path: str) -> str:
+        return "python3"
+
+    def command(self, path: str) -> str:
+        return _python_command(_ENCRYPTION_PROGRAM, path)
+
+    def process(self, output: Iterable[str]) -> Any:
+        from kubeharden.encryption import ReadBack
+
+        data = json.loads("\n".join(output))
+        if data is None:
+            return None
+        return ReadBack(str(data["sha256"]), str(data["text"]))

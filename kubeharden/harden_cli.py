@@ -63,7 +63,29 @@ def summarise(state: Any) -> dict[str, Any]:
             "components": ROLLOUT.results.get(host.name, []),
         }
     summary["changed"] = any(h["changed"] for h in summary["hosts"].values())
+    summary["rewritten"] = dict(ROLLOUT.rewritten)
     return summary
+
+
+def run_serial_in_inventory_order(state: Any) -> None:
+    """Run every operation host by host, in the inventory's order (control planes in their group's order).
+
+    pyinfra's own serial mode walks ``state.active_hosts``, a set: its order is not the inventory's, so the "last"
+    control plane could go first (the encryption rewrite would then run before the others have the config).
+    """
+    from pyinfra.api import operations as pyinfra_operations
+    from pyinfra.api.exceptions import PyinfraError
+    from pyinfra.context import ctx_state
+
+    state.is_executing = True
+    with ctx_state.use(state):
+        for host in list(state.inventory):
+            if host not in state.active_hosts:
+                continue
+            try:
+                pyinfra_operations._run_host_ops(state, host)
+            except PyinfraError:
+                state.fail_hosts({host})
 
 
 def planned_changes(state: Any) -> dict[str, list[str]]:
@@ -100,7 +122,6 @@ def harden(inventory: Path, dry: bool, only: str | None, summary_json: Path | No
     from pyinfra.api.connect import connect_all
     from pyinfra.api.deploy import add_deploy
     from pyinfra.api.exceptions import PyinfraError
-    from pyinfra.api.operations import run_ops
     from pyinfra.api.state import State
 
     from kubeharden.deploy import harden as harden_deploy
@@ -130,7 +151,7 @@ def harden(inventory: Path, dry: bool, only: str | None, summary_json: Path | No
         return
     click.echo("--> applying, one host at a time", err=True)
     try:
-        run_ops(state, serial=True)
+        run_serial_in_inventory_order(state)
     except PyinfraError as exc:
         click.echo(f"pyinfra: {exc}", err=True)
     summary = summarise(state)
@@ -145,5 +166,7 @@ def harden(inventory: Path, dry: bool, only: str | None, summary_json: Path | No
             click.echo(f"    changed: {op}")
         for op in result["failed"]:
             click.echo(f"    FAILED:  {op}")
+    for resource, count in summary["rewritten"].items():
+        click.echo(f"encryption: {count} {resource} rewritten (stored encrypted)")
     if summary["failed_host"] or state.failed_hosts:
         _fail(f"hardening stopped at {summary['failed_host'] or 'a host'}: {summary['error']}", 1)

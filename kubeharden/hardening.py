@@ -249,8 +249,16 @@ def _shown(value: str | None) -> str:
 class _Planner:
     """Applies the rules for one component to a StaticPod, recording changes, waivers and problems."""
 
-    def __init__(self, pod: StaticPod, profile: Mapping[str, Any], version: Version, plan: ComponentPlan) -> None:
+    def __init__(
+        self,
+        pod: StaticPod,
+        profile: Mapping[str, Any],
+        version: Version,
+        plan: ComponentPlan,
+        encryption_config: str | None = None,
+    ) -> None:
         self.pod = pod
+        self.encryption_config = encryption_config
         self.values = profile
         self.profile = Profile(profile)
         self.version = version
@@ -527,6 +535,7 @@ def _apiserver(p: _Planner) -> None:
         p.set("1.2.15", "--profiling", "false")
 
     _audit(p)
+    _encryption(p)
 
     # 1.2.21 / 1.2.30: service-account tokens
     if not p.waived("1.2.21"):
@@ -601,6 +610,28 @@ def _anonymous(p: _Planner) -> None:
             "included, gets 401); `kubeadm join` with token discovery reads the cluster-info ConfigMap anonymously "
             "and fails: join new nodes with file discovery (--discovery-file) or a kubeconfig"
         )
+
+
+def _encryption(p: _Planner) -> None:
+    """1.2.27/1.2.28: the EncryptionConfiguration the deploy decided (its key read back from the control planes or
+    generated once), written mode 600 and mounted read-only. Without one (``render``) nothing is planned."""
+    values = p.values
+    if not values.get("kubeharden_encryption_enabled", False):
+        return
+    if p.profile.waived("1.2.27", "encryption") or p.profile.waived("1.2.28", "encryption"):
+        return
+    if p.encryption_config is None:
+        p.note(
+            "1.2.27: the EncryptionConfiguration holds a key only the control planes have: `kubeharden harden` "
+            "plans it from the hosts, this plan leaves --encryption-provider-config as it is"
+        )
+        return
+    path = str(values["kubeharden_encryption_config_file"])
+    if p.write_file("1.2.27", path, p.encryption_config, "kubeharden-encryption"):
+        p.set("1.2.27", "--encryption-provider-config", path)
+    endpoint = str(values.get("kubeharden_encryption_kms_endpoint") or "")
+    if values.get("kubeharden_encryption_provider") == "kms" and endpoint.startswith("unix:///"):
+        p.ensure_visible("1.2.28", posixpath.dirname(endpoint[len("unix://") :]), "kubeharden-kms", kind="dir")
 
 
 def _authorization(p: _Planner) -> None:
@@ -923,12 +954,15 @@ def plan_component(
     *,
     manifest_path: str,
     version_override: str | None = None,
+    encryption_config: str | None = None,
 ) -> ComponentPlan:
     """Plan the hardening of one static pod manifest.
 
     ``profile`` has every key of kubeharden.profile.DEFAULTS. ``version_override`` replaces the version read
-    from the image tag (for images without a version tag). A manifest that cannot be read, or does not belong
-    to one of the four control-plane components, gives a plan with ``problems`` and ``after == before``.
+    from the image tag (for images without a version tag). ``encryption_config`` is the EncryptionConfiguration
+    text the deploy decided for every control plane (kubeharden.encryption); None plans no encryption change.
+    A manifest that cannot be read, or does not belong to one of the four control-plane components, gives a plan
+    with ``problems`` and ``after == before``.
     """
     plan = ComponentPlan(
         component=_guess_component(manifest_path),
@@ -966,7 +1000,7 @@ def plan_component(
         )
         return plan
     original = copy.deepcopy(pod.document)
-    planner = _Planner(pod, profile, pod.version, plan)
+    planner = _Planner(pod, profile, pod.version, plan, encryption_config)
     _RULES[pod.component](planner)
     _extra_args(planner)
     _config_annotation(planner)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubeharden.catalog import AREAS, STRONG_CIPHER_SUITES, by_id
+from kubeharden.firewall import check_settings as check_firewall
 
 DEFAULTS: dict[str, Any] = {
     # One switch per area; switching one off needs a waiver with a reason (see kubeharden_waivers).
@@ -22,6 +23,8 @@ DEFAULTS: dict[str, Any] = {
     "kubeharden_controller_manager_enabled": True,
     "kubeharden_scheduler_enabled": True,
     "kubeharden_files_enabled": True,
+    "kubeharden_firewall_enabled": True,
+    "kubeharden_encryption_enabled": True,
     # {control ID or area name: "reason"}: the only way to turn a control off; shown in every report.
     "kubeharden_waivers": {},
     # kube-apiserver bind address and secure port; None keeps what kubeadm set.
@@ -57,9 +60,36 @@ DEFAULTS: dict[str, Any] = {
     "kubeharden_controller_manager_extra_args": {},
     "kubeharden_scheduler_extra_args": {},
     "kubeharden_etcd_extra_args": {},
+    # Secrets encryption at rest (CIS 1.2.27, 1.2.28): provider secretbox | aescbc | aesgcm | kms (v2; kubeharden
+    # writes the config, the KMS plugin at the endpoint is yours), resources ("secrets", optionally "configmaps").
+    "kubeharden_encryption_provider": "secretbox",
+    "kubeharden_encryption_resources": ["secrets"],
+    "kubeharden_encryption_config_file": "/etc/kubernetes/encryption/encryption-config.yaml",
+    "kubeharden_encryption_kms_name": "",
+    "kubeharden_encryption_kms_endpoint": "",
     # Applying: how long a component may take to be healthy again, and where backups go (never the manifests dir).
     "kubeharden_health_timeout": 180,
     "kubeharden_backup_dir": "/var/backups/kubeharden",
+    # Firewall (nftables table inet kubeharden, every host; kubeharden/firewall.py). Addresses or CIDRs the operator
+    # connects from: the only sources of SSH; required while the firewall is on.
+    "kubeharden_firewall_admin_cidrs": [],
+    # Load balancers in front of the API server (allowed to the apiserver port and kube-proxy health 10256).
+    "kubeharden_firewall_load_balancers": [],
+    # The CNI whose data-plane ports are opened between nodes: calico, cilium, flannel or none.
+    "kubeharden_firewall_cni": "none",
+    # Roles whose NodePort range is open to everyone, and the range (kube-apiserver --service-node-port-range).
+    "kubeharden_firewall_nodeport_roles": ["workers"],
+    "kubeharden_firewall_nodeport_range": "30000-32767",
+    # ICMP accepted: "echo" (ping), "all" or "none" (IPv6 neighbour discovery and related errors always pass).
+    "kubeharden_firewall_icmp": "echo",
+    # More accept rules, "PROTO PORT[-PORT] [from SOURCE]"; SOURCE: a CIDR, any, admin, nodes, control_plane,
+    # workers or load_balancers. Example: "tcp 9100 from 10.0.0.0/24".
+    "kubeharden_firewall_custom_rules": [],
+    # The SSH port to keep open for the admin CIDRs.
+    "kubeharden_firewall_ssh_port": 22,
+    # Commit-confirm: seconds until the host restores its previous ruleset by itself unless kubeharden confirms
+    # over a NEW SSH connection.
+    "kubeharden_firewall_confirm_timeout": 45,
 }
 
 AREA_SWITCHES = {
@@ -68,6 +98,8 @@ AREA_SWITCHES = {
     "controller-manager": "kubeharden_controller_manager_enabled",
     "scheduler": "kubeharden_scheduler_enabled",
     "files": "kubeharden_files_enabled",
+    "firewall": "kubeharden_firewall_enabled",
+    "encryption": "kubeharden_encryption_enabled",
 }
 PSA_LEVELS = ("privileged", "baseline", "restricted")
 MIN_REASON = 10
@@ -149,6 +181,7 @@ def _check_values(p: Mapping[str, Any], where: str) -> list[str]:
         "kubeharden_audit_log_path",
         "kubeharden_admission_config_file",
         "kubeharden_authentication_config_file",
+        "kubeharden_encryption_config_file",
         "kubeharden_backup_dir",
     ):
         if not _is_abs(p[key]):
@@ -184,8 +217,46 @@ def _check_values(p: Mapping[str, Any], where: str) -> list[str]:
         problems.append(f"{where}: kubeharden_admission_plugins must not contain AlwaysAdmit")
     if p["kubeharden_health_timeout"] < 10:
         problems.append(f"{where}: kubeharden_health_timeout must be at least 10 seconds")
+    problems += _check_encryption(p, where)
     problems += _check_extra_args(p, where)
+    problems += check_firewall(p, where)
     problems += _check_waivers(p, where)
+    return problems
+
+
+ENCRYPTION_PROVIDERS = ("secretbox", "aescbc", "aesgcm", "kms")
+ENCRYPTION_RESOURCES = ("secrets", "configmaps")
+
+
+def _check_encryption(p: Mapping[str, Any], where: str) -> list[str]:
+    problems = []
+    provider, resources = p["kubeharden_encryption_provider"], p["kubeharden_encryption_resources"]
+    if provider not in ENCRYPTION_PROVIDERS:
+        problems.append(
+            f"{where}: kubeharden_encryption_provider must be one of {', '.join(ENCRYPTION_PROVIDERS)}, "
+            f"got {provider!r}"
+        )
+    unknown = [r for r in resources if r not in ENCRYPTION_RESOURCES]
+    if unknown or "secrets" not in resources:
+        problems.append(
+            f"{where}: kubeharden_encryption_resources must contain 'secrets' and may add 'configmaps'; "
+            f"got {resources!r}"
+        )
+    if provider == "kms":
+        name, endpoint = p["kubeharden_encryption_kms_name"], p["kubeharden_encryption_kms_endpoint"]
+        if not name or ":" in name:
+            problems.append(f"{where}: kubeharden_encryption_kms_name must name the KMS plugin (no ':'), got {name!r}")
+        if not endpoint.startswith("unix:///") or len(endpoint) <= len("unix:///"):
+            problems.append(
+                f"{where}: kubeharden_encryption_kms_endpoint must be the plugin's socket, unix:///path, "
+                f"got {endpoint!r}"
+            )
+    path = p["kubeharden_encryption_config_file"]
+    if _is_abs(path) and path.rsplit("/", 1)[0].rstrip("/") == "/etc/kubernetes/manifests":
+        problems.append(
+            f"{where}: kubeharden_encryption_config_file must be outside /etc/kubernetes/manifests "
+            "(the kubelet runs every file there)"
+        )
     return problems
 
 

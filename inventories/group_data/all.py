@@ -4,6 +4,10 @@ Everything not set here keeps its default. Switching a control off takes a waive
 waivers appear in every report. Examples (uncomment to use):
 """
 
+# The firewall (nftables, every host) lets SSH in only from these addresses: where you run kubeharden from.
+kubeharden_firewall_admin_cidrs = ["192.0.2.10/32"]
+# kubeharden_firewall_cni = "calico"  # or cilium, flannel: opens the CNI's data-plane ports between nodes
+
 # kubeharden_tls_min_version = "1.3"
 # kubeharden_pod_security_enforce = "restricted"
 # kubeharden_audit_log_maxage = 90

@@ -20,6 +20,8 @@ def host_data(spec: LabSpec, lab_dir: Path, address: str) -> dict[str, Any]:
         "node_ip": address,
         # The lab's kubelet config sets serverTLSBootstrap: serving certificates signed by the cluster CA.
         "kubeharden_kubelet_serving_certs_signed": True,
+        # The only admin CIDR is the bridge's address, where the tool runs: the production shape of the firewall.
+        "kubeharden_firewall_admin_cidrs": [f"{spec.gateway}/32"],
     }
 
 

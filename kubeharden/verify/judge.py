@@ -9,6 +9,7 @@ decide what a removed flag or anonymous access must look like. Pure logic, no I/
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -289,6 +290,130 @@ def _pod_security_test(state: HostState, comp: ComponentState, profile: Profile 
 
 
 # ----------------------------------------------------------------------------------------------------
+# Encryption at rest (the host parsed the EncryptionConfiguration; only names and hashes are here)
+# ----------------------------------------------------------------------------------------------------
+
+STRONG_PROVIDERS = ("secretbox", "kms")
+WEAKER_PROVIDERS = {
+    "aescbc": "aescbc is open to a padding-oracle attack (Kubernetes docs: not recommended)",
+    "aesgcm": "aesgcm keys must be rotated every 200,000 writes",
+}
+
+
+def _first_providers(config: Mapping[str, Any], resource: str) -> list[Mapping[str, Any]] | None:
+    for rule in config.get("rules") or []:
+        names = rule.get("resources") or []
+        if resource in names or "*.*" in names:
+            return list(rule.get("providers") or [])
+    return None
+
+
+def _resources(profile: Profile | None) -> list[str]:
+    values: Mapping[str, Any] = profile.values if profile is not None else DEFAULTS
+    return [str(r) for r in values.get("kubeharden_encryption_resources") or ["secrets"]]
+
+
+def expected_prefix(provider: Mapping[str, Any]) -> str:
+    """The prefix etcd values written with this provider carry: k8s:enc:<type>:v1:<first key name>."""
+    kind = str(provider.get("type"))
+    keys = provider.get("keys") or [""]
+    version = "v2" if kind == "kms" and provider.get("api_version") == "v2" else "v1"
+    return f"k8s:enc:{kind}:{version}:{keys[0]}"
+
+
+def _encryption_test(state: HostState, which: str, profile: Profile | None) -> _Outcome:
+    data = state.encryption
+    config = data.get("config")
+    if which == "volume":
+        volume = data.get("volume") or {}
+        if "encrypted" not in volume:
+            return _Outcome(Status.WARN, "", volume.get("error") or "etcd's data directory was not examined")
+        where = f"{volume.get('path')} on device {volume.get('device')}"
+        if volume["encrypted"]:
+            return _Outcome(Status.PASS, f"{where}: dm-crypt ({' < '.join(volume.get('chain') or [])})")
+        return _Outcome(
+            Status.WARN, f"{where}: {volume.get('reason', 'not dm-crypt')}", "etcd's files are readable on the disk"
+        )
+    if not isinstance(config, dict):
+        return _Outcome(Status.FAIL, "--encryption-provider-config not set", "nothing is encrypted at rest")
+    path = config.get("path")
+    if config.get("missing"):
+        return _Outcome(Status.FAIL, f"{path} does not exist", "kube-apiserver cannot start with it")
+    if which == "identical":
+        if not config.get("sha256"):
+            return _Outcome(Status.WARN, f"{path}", config.get("error") or "no hash")
+        return _Outcome(Status.SKIP, f"{path} sha256 {config['sha256']}", "compared across the control planes")
+    if "rules" not in config:
+        return _Outcome(Status.FAIL, f"{path}", f"cannot judge the file: {config.get('error', 'not parsed')}")
+    firsts: dict[str, Mapping[str, Any]] = {}
+    for resource in _resources(profile):
+        providers = _first_providers(config, resource)
+        if not providers:
+            return _Outcome(Status.FAIL, f"{path}: no rule for {resource}", f"{resource} are stored unencrypted")
+        firsts[resource] = providers[0]
+    if which == "provider":
+        observed = f"{path}: " + "; ".join(
+            f"{r} -> {', '.join(str(p.get('type')) for p in _first_providers(config, r) or [])}" for r in firsts
+        )
+        kinds = {str(p.get("type")) for p in firsts.values()}
+        if kinds - set(STRONG_PROVIDERS) - set(WEAKER_PROVIDERS):
+            return _Outcome(Status.FAIL, observed, "the first provider does not encrypt: " + ", ".join(sorted(kinds)))
+        weaker = [WEAKER_PROVIDERS[k] for k in sorted(kinds) if k in WEAKER_PROVIDERS]
+        if weaker:
+            return _Outcome(Status.WARN, observed, "; ".join(weaker))
+        return _Outcome(Status.PASS, observed)
+    if which == "etcd":
+        etcd = data.get("etcd")
+        if not isinstance(etcd, dict):
+            return _Outcome(Status.WARN, "", "etcd is not on this host: no raw values read")
+        if "error" in etcd:
+            return _Outcome(Status.WARN, "", f"cannot read etcd raw: {etcd['error']}")
+        outcomes = []
+        for resource, provider in firsts.items():
+            found = etcd.get(resource) or {"error": "not sampled"}
+            want = expected_prefix(provider)
+            if "error" in found:
+                outcomes.append(_Outcome(Status.WARN, f"{resource}: -", f"cannot read etcd raw: {found['error']}"))
+                continue
+            prefixes: Mapping[str, int] = found.get("prefixes") or {}
+            shown = f"{resource}: " + (", ".join(f"{n} x {p}" for p, n in sorted(prefixes.items())) or "none stored")
+            if prefixes.get("unencrypted"):
+                outcomes.append(_Outcome(Status.FAIL, shown, f"expected {want}: rewrite them"))
+            elif any(p != want for p in prefixes):
+                outcomes.append(_Outcome(Status.WARN, shown, f"some written with another key than {want}: rewrite"))
+            else:
+                outcomes.append(_Outcome(Status.PASS, shown))
+        return _combine_outcomes(outcomes)
+    return _Outcome(Status.WARN, "", f"unknown encryption test {which!r} in the catalog")
+
+
+def _combine_outcomes(outcomes: list[_Outcome]) -> _Outcome:
+    status, observed, notes = _combine(outcomes)
+    return _Outcome(status, observed, notes)
+
+
+def cross_check_encryption(hashes: Mapping[str, str | None], results: list[Result]) -> list[Result]:
+    """KH-ENC-SAME over the whole run: every control plane's EncryptionConfiguration has the same sha256."""
+    seen = {host: h for host, h in hashes.items() if h}
+    distinct = set(seen.values())
+    listed = ", ".join(f"{host} {h[:12]}" for host, h in sorted(seen.items()))
+    out = []
+    for result in results:
+        if result.control_id != "KH-ENC-SAME" or result.waived or result.status is not Status.SKIP:
+            out.append(result)
+            continue
+        if len(distinct) == 1 and len(seen) == len(hashes):
+            status, reason = Status.PASS, f"identical on all {len(seen)} control planes"
+        elif len(distinct) > 1:
+            status, reason = Status.FAIL, "the control planes differ: apiservers cannot read each other's writes"
+        else:
+            missing = sorted(set(hashes) - set(seen))
+            status, reason = Status.FAIL, f"no file on {', '.join(missing)}"
+        out.append(dataclasses.replace(result, status=status, observed=f"sha256: {listed}", reason=reason))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
 # File tests
 # ----------------------------------------------------------------------------------------------------
 
@@ -362,6 +487,8 @@ def _run_test(
         return [_live_test(str(test["live"]), live)]
     if "file" in test or "glob" in test:
         return [_file_test(state, test)]
+    if "firewall" in test:
+        return [_firewall_test(state, str(test["firewall"]))]
     if comp is None:
         return [_Outcome(Status.WARN, "", f"test {dict(test)} needs a component")]
     if "flag" in test:
@@ -375,7 +502,37 @@ def _run_test(
         return [_anonymous_test(state, comp)]
     if test.get("admission_config") == "pod_security":
         return [_pod_security_test(state, comp, profile)]
+    if "encryption" in test:
+        return [_encryption_test(state, str(test["encryption"]), profile)]
     return [_Outcome(Status.WARN, "", f"unknown test {dict(test)} in the catalog")]
+
+
+def _firewall_test(state: HostState, which: str) -> _Outcome:
+    """KH-FW-TABLE: our table is loaded with an input policy of drop; KH-FW-PERSIST: it survives a reboot."""
+    from kubeharden.firewall import PERSIST_PATH, input_policy
+
+    data = state.firewall
+    if data is None:
+        return _Outcome(Status.WARN, "", "the firewall state was not collected")
+    if which == "loaded":
+        loaded, policy, rules = input_policy(data.get("loaded"))
+        if not loaded:
+            return _Outcome(Status.FAIL, "table inet kubeharden not loaded", str(data.get("nft_error") or ""))
+        observed = f"table inet kubeharden loaded, input policy {policy or 'none'}, {rules} rules"
+        return _Outcome(Status.PASS if policy == "drop" and rules else Status.FAIL, observed)
+    persist = data.get("persist") or {}
+    problems = []
+    if not persist.get("exists"):
+        problems.append(f"{PERSIST_PATH} missing")
+    elif not (_mode_ok(int(str(persist.get("mode")), 8), 0o600) and persist.get("uid") == 0):
+        problems.append(f"{PERSIST_PATH} mode {persist.get('mode')} uid {persist.get('uid')}")
+    if not data.get("include"):
+        problems.append("/etc/nftables.conf does not include it")
+    if data.get("service") != "enabled":
+        problems.append(f"nftables.service is {data.get('service') or 'unknown'}")
+    if problems:
+        return _Outcome(Status.FAIL, "; ".join(problems))
+    return _Outcome(Status.PASS, f"{PERSIST_PATH} mode {persist.get('mode')}, included, nftables.service enabled")
 
 
 def _combine(outcomes: list[_Outcome]) -> tuple[Status, str, str]:

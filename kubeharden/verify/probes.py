@@ -27,6 +27,8 @@ ANONYMOUS_API = "anonymous_api"
 TLS11_REFUSED = "tls11_refused"
 INSECURE_PORT_CLOSED = "insecure_port_closed"
 ETCD_REQUIRES_CLIENT_CERT = "etcd_requires_client_cert"
+FIREWALL_FILTERS = "firewall_filters"
+FILTER_TIMEOUT = 3.0
 
 
 @dataclass(frozen=True)
@@ -217,6 +219,24 @@ def _plain(address: str, port: int, timeout: float) -> bytes:
         return b""
 
 
+def firewall_filters(address: str, ports: list[int], timeout: float = FILTER_TIMEOUT) -> LiveOutcome:
+    """Ports only control-plane nodes may reach must give no connection from here (the operator's machine): a
+    dropped SYN (timeout) is the firewall at work; a refusal means the packet reached the host unfiltered."""
+    seen, status = [], Status.PASS
+    for port in ports:
+        try:
+            with socket.create_connection((address, port), timeout=timeout):
+                seen.append(f"{port} accepted a connection")
+                status = Status.FAIL
+        except ConnectionRefusedError:
+            seen.append(f"{port} refused (reached the host unfiltered)")
+            status = Status.WARN if status is Status.PASS else status
+        except OSError:
+            seen.append(f"{port} filtered (no answer in {timeout:.0f}s)")
+    note = "" if status is Status.PASS else "this machine must not be a control-plane node of the cluster"
+    return LiveOutcome(status, f"{address}: " + ", ".join(seen), note)
+
+
 def run_probes(state: HostState, timeout: float = TIMEOUT) -> tuple[dict[str, LiveOutcome], float]:
     """Every probe that has a target on this host, and the seconds they took."""
     started = time.monotonic()
@@ -235,4 +255,7 @@ def run_probes(state: HostState, timeout: float = TIMEOUT) -> tuple[dict[str, Li
             found[ETCD_REQUIRES_CLIENT_CERT] = LiveOutcome(Status.PASS, target.etcd_note, "not reachable from here")
         else:
             found[ETCD_REQUIRES_CLIENT_CERT] = etcd_requires_client_cert(target.address, target.etcd_port, timeout)
+    if state.firewall is not None:
+        ports = [10250, 2380] if state.role == "control_plane" else [10250]
+        found[FIREWALL_FILTERS] = firewall_filters(state.address, ports)
     return found, time.monotonic() - started

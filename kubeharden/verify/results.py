@@ -67,6 +67,8 @@ class HostRun:
     probe_seconds: float = 0.0
     components: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    encryption_sha256: str | None = None
+    """sha256 of the host's EncryptionConfiguration (compared across control planes, KH-ENC-SAME)."""
 
 
 @dataclass

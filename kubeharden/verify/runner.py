@@ -12,7 +12,7 @@ from kubeharden.catalog import CONTROLS, Control
 from kubeharden.inventory_file import InventoryError, InventoryHost, load_inventory
 from kubeharden.profile import Profile, ProfileError, validate_inventory
 from kubeharden.verify.collect import OpenSSHTransport, Transport, collect_host, remote_script
-from kubeharden.verify.judge import judge_host
+from kubeharden.verify.judge import cross_check_encryption, judge_host
 from kubeharden.verify.probes import run_probes
 from kubeharden.verify.results import HostRun, RunReport
 from kubeharden.verify.state import CollectionError, collection_spec
@@ -69,6 +69,8 @@ def verify_host(
     if probes:
         live, run.probe_seconds = run_probes(state)
     run.results = judge_host(state, profile, live, controls)
+    config = state.encryption.get("config")
+    run.encryption_sha256 = config.get("sha256") if isinstance(config, dict) else None
     return run
 
 
@@ -96,6 +98,10 @@ def run_verify(
 
     with ThreadPoolExecutor(max_workers=min(16, len(hosts))) as pool:
         runs = list(pool.map(one, hosts.values()))
+    control_planes = [r for r in runs if r.role == "control_plane" and r.error is None]
+    hashes = {r.name: r.encryption_sha256 for r in control_planes}
+    for run in control_planes:
+        run.results = cross_check_encryption(hashes, run.results)
     return RunReport(str(inventory), runs, time.monotonic() - started, probes)
 
 

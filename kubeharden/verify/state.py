@@ -35,6 +35,10 @@ NEVER_READ_FLAGS: tuple[tuple[str, str], ...] = ((APISERVER, "--encryption-provi
 """The EncryptionConfiguration holds the secrets-encryption keys: stat it, never read it."""
 
 
+ENCRYPTION_RESOURCES: tuple[str, ...] = ("secrets", "configmaps")
+"""Resources whose raw etcd values are sampled (their `k8s:enc:` prefix only) for the live encryption proof."""
+
+
 class CollectionError(RuntimeError):
     """A host's state could not be collected or read; the message says which host and why."""
 
@@ -57,6 +61,7 @@ def _flag_names(control: Control) -> list[str]:
 
 def collection_spec(controls: Iterable[Control] = CONTROLS) -> dict[str, Any]:
     """What remote.py collects: every path, glob and flag-named file the catalog's tests mention."""
+    controls = list(controls)
     stat_paths: list[str] = []
     stat_globs: list[str] = []
     stat_flags: list[tuple[str, str]] = list(STAT_ONLY_FLAGS)
@@ -83,8 +88,16 @@ def collection_spec(controls: Iterable[Control] = CONTROLS) -> dict[str, Any]:
         "read_flags": [list(item) for item in READ_FLAGS],
         "never_read_flags": [list(item) for item in NEVER_READ_FLAGS],
         "env": {ETCD: sorted(etcd_env)},
+        "encryption": {"resources": list(ENCRYPTION_RESOURCES), "sample": 20},
         "max_bytes": 262144,
+        **({"firewall": firewall_spec()} if any(c.area == "firewall" for c in controls) else {}),
     }
+
+
+def firewall_spec() -> dict[str, str]:
+    from kubeharden.firewall import NFTABLES_CONF, PERSIST_PATH, TABLE
+
+    return {"table": TABLE, "persist": PERSIST_PATH, "conf": NFTABLES_CONF, "include": f'include "{PERSIST_PATH}"'}
 
 
 @dataclass(frozen=True)
@@ -202,6 +215,11 @@ class HostState:
     listeners: list[tuple[str, int]] = field(default_factory=list)
     listeners_source: str = ""
     notes: list[str] = field(default_factory=list)
+    firewall: dict[str, Any] | None = None
+    """remote.py's firewall_state: {"loaded": nft -j text | None, "persist": stat, "include": bool, "service": str}."""
+    encryption: dict[str, Any] = field(default_factory=dict)
+    """Parsed on the host: {"config": {path, sha256, rules: [{resources, providers: [{type, keys: [names]}]}]},
+    "etcd": {resource: {sampled, prefixes: {"k8s:enc:secretbox:v1:NAME": n}}}, "volume": {...}}; no secret."""
 
     def component(self, name: str) -> ComponentState | None:
         found = self.components.get(name)
@@ -288,4 +306,6 @@ def host_state(host: str, role: str, address: str, document: Mapping[str, Any]) 
     state.kubelet_config = kubelet.get("config")
     state.listeners = [(str(a), int(p)) for a, p in document.get("listeners") or []]
     state.listeners_source = str(document.get("listeners_source", ""))
+    state.firewall = document.get("firewall")
+    state.encryption = dict(document.get("encryption") or {})
     return state

@@ -122,6 +122,7 @@ def test_a_host_whose_key_does_not_match_is_not_checked(vlab: Lab, tmp_path: Pat
         "ssh_key": str(vlab.dir / "id_ed25519"),
         "ssh_known_hosts_file": str(tmp_path / "known_hosts"),
         "ssh_strict_host_key_checking": "yes",
+        "kubeharden_firewall_admin_cidrs": [f"{vlab.record.spec.gateway}/32"],
     }
     inventory = tmp_path / "inventory.py"
     inventory.write_text(f"control_plane = [('cp1', {data!r})]\n")

@@ -55,7 +55,10 @@ def listener() -> Iterator[CountingListener]:
     counting.close()
 
 
-GOOD_HOST = '{"ssh_hostname": "127.0.0.1", "ssh_port": PORT, "ssh_strict_host_key_checking": "yes"}'
+GOOD_HOST = (
+    '{"ssh_hostname": "127.0.0.1", "ssh_port": PORT, "ssh_strict_host_key_checking": "yes", '
+    '"kubeharden_firewall_admin_cidrs": ["192.0.2.10/32"]}'
+)
 
 # (case id, inventory body (PORT is replaced), words the error must contain)
 CASES = [
@@ -116,6 +119,33 @@ CASES = [
         ["AlwaysAdmit"],
     ),
     (
+        "encryption-provider",
+        'control_plane = [("cp1", {**H, "kubeharden_encryption_provider": "identity"})]',
+        ["kubeharden_encryption_provider", "secretbox"],
+    ),
+    (
+        "encryption-resources",
+        'control_plane = [("cp1", {**H, "kubeharden_encryption_resources": ["configmaps"]})]',
+        ["kubeharden_encryption_resources", "secrets"],
+    ),
+    (
+        "encryption-kms-endpoint",
+        'control_plane = [("cp1", {**H, "kubeharden_encryption_provider": "kms", '
+        '"kubeharden_encryption_kms_name": "k", "kubeharden_encryption_kms_endpoint": "tcp://kms:1"})]',
+        ["kubeharden_encryption_kms_endpoint", "unix:///"],
+    ),
+    (
+        "encryption-kms-name",
+        'control_plane = [("cp1", {**H, "kubeharden_encryption_provider": "kms", '
+        '"kubeharden_encryption_kms_endpoint": "unix:///run/kms.sock"})]',
+        ["kubeharden_encryption_kms_name"],
+    ),
+    (
+        "encryption-file-in-manifests",
+        'control_plane = [("cp1", {**H, "kubeharden_encryption_config_file": "/etc/kubernetes/manifests/e.yaml"})]',
+        ["kubeharden_encryption_config_file", "outside"],
+    ),
+    (
         "tofu-host-keys",
         'control_plane = [("cp1", {**H, "ssh_strict_host_key_checking": "accept-new"})]',
         ["strict", "accept-new"],
@@ -126,6 +156,51 @@ CASES = [
     ("bad-entry", "control_plane = [42]", ["42"]),
     ("syntax-error", "control_plane = [(", ["cannot be read"]),
     ("no-hosts", "x = 1", ["no hosts"]),
+    (
+        "firewall-bad-cidr",
+        'control_plane = [("cp1", {**H, "kubeharden_firewall_admin_cidrs": ["10.0.0.300/32"]})]',
+        ["kubeharden_firewall_admin_cidrs", "10.0.0.300/32", "not an IP address or CIDR"],
+    ),
+    (
+        "firewall-bad-lb",
+        'control_plane = [("cp1", {**H, "kubeharden_firewall_load_balancers": ["lb.example"]})]',
+        ["kubeharden_firewall_load_balancers", "lb.example"],
+    ),
+    (
+        "firewall-unknown-cni",
+        'control_plane = [("cp1", {**H, "kubeharden_firewall_cni": "weave"})]',
+        ["kubeharden_firewall_cni", "weave", "calico"],
+    ),
+    (
+        "firewall-port-range",
+        'control_plane = [("cp1", {**H, "kubeharden_firewall_custom_rules": ["tcp 70000 from nodes"]})]',
+        ["kubeharden_firewall_custom_rules", "70000", "out of range"],
+    ),
+    (
+        "firewall-nodeport-range",
+        'control_plane = [("cp1", {**H, "kubeharden_firewall_nodeport_range": "30000-0"})]',
+        ["kubeharden_firewall_nodeport_range", "out of range"],
+    ),
+    (
+        "firewall-ssh-port",
+        'control_plane = [("cp1", {**H, "kubeharden_firewall_ssh_port": 65536})]',
+        ["kubeharden_firewall_ssh_port", "1-65535"],
+    ),
+    (
+        "firewall-custom-rule-syntax",
+        'control_plane = [("cp1", {**H, "kubeharden_firewall_custom_rules": ["open everything"]})]',
+        ["kubeharden_firewall_custom_rules", "open everything", "tcp or udp"],
+    ),
+    (
+        "firewall-no-admin-cidrs",
+        'control_plane = [("cp1", {**H, "kubeharden_firewall_admin_cidrs": []})]',
+        ["kubeharden_firewall_admin_cidrs is empty", "firewall is on"],
+    ),
+    (
+        "firewall-confirm-timeout",
+        'control_plane = [("cp1", {**H, "kubeharden_firewall_confirm_timeout": 5})]',
+        ["kubeharden_firewall_confirm_timeout", "15-600"],
+    ),
 ]
 
 
@@ -146,11 +221,20 @@ def test_bad_input_is_a_clear_error_and_no_host_is_contacted(
     assert listener.connections == 0
 
 
+ADMIN = {"kubeharden_firewall_admin_cidrs": ["192.0.2.10/32"]}
+
+
 def test_a_good_profile_validates() -> None:
     profiles = validate_inventory(
         {
-            "cp1": (["control_plane"], {"kubeharden_waivers": {"1.2.5": "kubelet serving certs not yet signed"}}),
-            "w1": (["workers"], {}),
+            "cp1": (
+                ["control_plane"],
+                {
+                    "kubeharden_waivers": {"1.2.5": "kubelet serving certs not yet signed"},
+                    "kubeharden_firewall_admin_cidrs": ["192.0.2.10/32", "2001:db8::/64"],
+                },
+            ),
+            "w1": (["workers"], {"kubeharden_waivers": {"firewall": "hosts behind the provider's security groups"}}),
         }
     )
     assert profiles["cp1"].waived("1.2.5", "apiserver") == "kubelet serving certs not yet signed"
@@ -161,8 +245,11 @@ def test_all_problems_are_reported_at_once() -> None:
     with pytest.raises(ProfileError) as info:
         validate_inventory(
             {
-                "cp1": (["control_plane"], {"kubeharden_tls_min_version": "1.0", "kubeharden_audit_log_maxage": 1}),
-                "cp2": (["control_plane"], {"kubeharden_backup_dir": "rel"}),
+                "cp1": (
+                    ["control_plane"],
+                    {"kubeharden_tls_min_version": "1.0", "kubeharden_audit_log_maxage": 1, **ADMIN},
+                ),
+                "cp2": (["control_plane"], {"kubeharden_backup_dir": "rel", **ADMIN}),
             }
         )
     text = str(info.value)

@@ -107,4 +107,5 @@ def test_inventory_is_a_pyinfra_inventory_with_strict_host_keys(tmp_path: Path) 
     for _, data in module["control_plane"] + module["workers"]:
         assert data["ssh_strict_host_key_checking"] == "yes"
         assert data["ssh_known_hosts_file"] == str(tmp_path / "known_hosts")
+        assert data["kubeharden_firewall_admin_cidrs"] == ["10.231.3.1/32"]
     assert module["LAB_ADMIN_ADDRESS"] == "10.231.3.1"

@@ -28,6 +28,8 @@ from kubeharden.verify.report import render_console, safe, to_json, to_junit, to
 from kubeharden.verify.results import HostRun, LiveOutcome, Result, RunReport, Status
 from kubeharden.verify.state import CollectionError, HostState, collection_spec, host_state, parse_output
 
+ADMIN = {"kubeharden_firewall_admin_cidrs": ["192.0.2.10/32"]}
+
 DATA = Path(__file__).resolve().parents[1] / "data" / "kubeadm"
 COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd")
 KEY_MATERIAL = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n"
@@ -339,11 +341,13 @@ def test_glob_lists_the_offenders_and_warns_when_unscored() -> None:
 
 
 def test_waiver_skips_with_its_reason(default_129: HostState) -> None:
-    profile = validate_profile({"kubeharden_waivers": {"1.2.15": "profiling needed by the perf team until Q3"}}, "h")
+    profile = validate_profile(
+        {"kubeharden_waivers": {"1.2.15": "profiling needed by the perf team until Q3"}, **ADMIN}, "h"
+    )
     result = judge(default_129, "1.2.15", profile=profile)
     assert result.status is Status.SKIP and result.waived
     assert result.reason == "waived: profiling needed by the perf team until Q3"
-    area = validate_profile({"kubeharden_waivers": {"etcd": "external etcd managed by the storage team"}}, "h")
+    area = validate_profile({"kubeharden_waivers": {"etcd": "external etcd managed by the storage team"}, **ADMIN}, "h")
     assert judge(default_129, "2.2", profile=area).status is Status.SKIP
 
 
@@ -352,7 +356,7 @@ def test_judge_host_covers_the_roles_controls(default_129: HostState) -> None:
     ids = [r.control_id for r in results]
     assert "1.2.15" in ids and "2.2" in ids and len(ids) == len(set(ids))
     worker = HostState("w1", "workers", "192.0.2.20")
-    assert judge_host(worker) == []
+    assert {r.area for r in judge_host(worker)} == {"firewall"}
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -361,7 +365,9 @@ def test_judge_host_covers_the_roles_controls(default_129: HostState) -> None:
 
 
 def sample_report(default_129: HostState) -> RunReport:
-    profile = validate_profile({"kubeharden_waivers": {"1.2.5": "kubelets serve self-signed certificates"}}, "cp1")
+    profile = validate_profile(
+        {"kubeharden_waivers": {"1.2.5": "kubelets serve self-signed certificates"}, **ADMIN}, "cp1"
+    )
     results = judge_host(default_129, profile)
     leaky = Result("X-1", "cp1", Status.FAIL, "leak test", "value " + KEY_MATERIAL, "none", "remove it")
     cp1 = HostRun("cp1", "control_plane", "192.0.2.10", [*results, leaky], remote_commands=1, collect_seconds=0.2)
