@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from kubeharden.lab.config import LabHost, LabSpec
+from kubeharden.lab.machines import process_alive
 
 
 class AccessError(RuntimeError):
@@ -59,7 +60,7 @@ def wait_for_ssh(host: LabHost, upper: Path, timeout: float = 120.0, pid: int | 
     pub = host_pubkey_path(upper)
     last = "no host key yet"
     while time.monotonic() < deadline:
-        if pid is not None and not _running(pid):
+        if pid is not None and not process_alive(pid):
             reason = _boot_failure(upper.parent / "console.log")
             raise AccessError(f"host {host.name} ({host.address}) stopped while booting: {reason}")
         if pub.exists() and pub.stat().st_size > 0:
@@ -71,14 +72,6 @@ def wait_for_ssh(host: LabHost, upper: Path, timeout: float = 120.0, pid: int | 
                 last = str(exc)
         time.sleep(0.3)
     raise AccessError(f"host {host.name} ({host.address}): sshd did not come up in {timeout:.0f}s ({last})")
-
-
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def write_known_hosts(lab_dir: Path, keys: dict[LabHost, str]) -> Path:

@@ -91,18 +91,6 @@ def init_configuration(spec: LabSpec, host: LabHost) -> str:
     return yaml.safe_dump_all([init, cluster_configuration(spec), kubelet], sort_keys=False)
 
 
-def join_configuration(spec: LabSpec, host: LabHost, discovery_kubeconfig: str) -> str:
-    """JoinConfiguration for a further control plane, discovering the cluster from a kubeconfig file."""
-    join = {
-        "apiVersion": KUBEADM_API,
-        "kind": "JoinConfiguration",
-        "discovery": {"file": {"kubeConfigPath": discovery_kubeconfig}},
-        "controlPlane": {"localAPIEndpoint": {"advertiseAddress": host.address, "bindPort": 6443}},
-        "nodeRegistration": _node_registration(host),
-    }
-    return yaml.safe_dump(join, sort_keys=False)
-
-
 def kubeadm_flags_env(host: LabHost) -> str:
     """What kubeadm writes to /var/lib/kubelet/kubeadm-flags.env on a node."""
     return (

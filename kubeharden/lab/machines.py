@@ -166,7 +166,8 @@ def lab_pids(lab: str) -> set[int]:
     return pids
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie (an ended nspawn whose parent has not reaped it yet)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -207,11 +208,11 @@ def stop_processes(lab: str, nspawn_pids: Iterable[int], timeout: float = 45.0) 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         _reap(recorded)
-        if not [p for p in lab_pids(lab) if _alive(p)]:
+        if not [p for p in lab_pids(lab) if process_alive(p)]:
             break
         time.sleep(0.3)
     for _ in range(20):
-        left = [p for p in lab_pids(lab) if _alive(p)]
+        left = [p for p in lab_pids(lab) if process_alive(p)]
         if not left:
             break
         for pid in left:
