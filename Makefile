@@ -18,23 +18,23 @@ deps:  ## Debian packages the lab needs (installed only when missing)
 	fi
 	@command -v go >/dev/null || { echo "error: Go is needed to build the lab's Kubernetes binaries"; exit 2; }
 
-$(VENV)/.installed: pyproject.toml
-	@echo "[setup] Python environment in $(VENV)"
+$(VENV)/.installed: pyproject.toml lab/pyproject.toml
+	@echo "[setup] Python environment in $(VENV): the product (kubeharden) and its test lab (kubeharden_lab)"
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[dev]'
+	$(VENV)/bin/pip install -q -e '.[dev]' -e ./lab
 	touch $@
 
 python-env: $(VENV)/.installed
 
 lab-assets: deps python-env  ## Kubernetes binaries (Go build, cached) and the base root filesystem (cached)
-	$(PY) -m kubeharden.lab.binaries $(K8S_VERSION)
-	$(PY) -c 'from kubeharden.lab.rootfs import ensure_rootfs; print(ensure_rootfs())'
+	$(PY) -m kubeharden_lab.binaries $(K8S_VERSION)
+	$(PY) -c 'from kubeharden_lab.rootfs import ensure_rootfs; print(ensure_rootfs())'
 
-lint: python-env
-	$(VENV)/bin/ruff check kubeharden tests inventories $(wildcard deploys/*.py)
-	$(VENV)/bin/ruff format --check kubeharden tests inventories $(wildcard deploys/*.py)
-	$(VENV)/bin/mypy kubeharden
+lint: python-env  ## ruff (lint, complexity, format) and mypy --strict over the product and the lab
+	$(VENV)/bin/ruff check kubeharden lab tests inventories deploys
+	$(VENV)/bin/ruff format --check kubeharden lab tests inventories deploys
+	$(VENV)/bin/mypy kubeharden lab/kubeharden_lab
 
 unit-test: python-env
 	$(PY) -m pytest tests/unit -q

@@ -1,16 +1,14 @@
 """pyinfra entry point: harden every host of the inventory by its role.
 
-    pyinfra INVENTORY deploys/harden.py --serial
+    pyinfra INVENTORY deploys/harden.py
 
-`--serial` applies one host at a time, as `kubeharden harden` does, but in pyinfra's own host order (a set, not
-the inventory's order); `kubeharden harden` and `kubeharden rotate-key` go strictly in inventory order, which the
-secrets rewrite on the last control plane relies on. Without `--serial` every static pod manifest is
-still applied one control-plane node at a time, and the first failure stops the rollout. The profile comes from
-the inventory's group_data (see inventories/group_data/all.py); defaults are documented in
-kubeharden/profile.py. The pyinfra CLI connects before this file runs: invalid profiles still stop the run
-before any host is changed, while `kubeharden harden` also refuses them before connecting.
+The inventory pyinfra loaded is validated once (misspelt kubeharden_ keys included), every host is collected once and
+the whole run planned before any operation is added; a plan with a problem stops the run before any host changes.
+Every static pod manifest is applied one control-plane node at a time, and the first failure stops the rollout.
+`kubeharden harden INVENTORY` does the same and also goes strictly in inventory order (pyinfra's CLI uses its own
+host order). The profile comes from the inventory's group_data (docs/profile.md).
 """
 
-from kubeharden.deploy import harden
+from kubeharden.faces.deploy import harden
 
 harden()

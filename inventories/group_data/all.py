@@ -1,4 +1,5 @@
-"""Hardening profile for every host: override kubeharden's documented defaults here (kubeharden/profile.py).
+"""Hardening profile for every host: override kubeharden's documented defaults here (docs/profile.md,
+kubeharden/core/profile.py).
 
 Everything not set here keeps its default. Switching a control off takes a waiver with a written reason;
 waivers appear in every report. Examples (uncomment to use):

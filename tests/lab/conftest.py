@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from kubeharden.lab.access import LabShell
-from kubeharden.lab.manager import LabRecord
+from kubeharden_lab.access import LabShell
+from kubeharden_lab.manager import LabRecord
 
 REPO = Path(__file__).resolve().parents[2]
-KUBEHARDEN = [sys.executable, "-m", "kubeharden.cli"]
+KUBEHARDEN = [sys.executable, "-m", "kubeharden"]
 
 
 def wait_for(what: str, condition: Callable[[], Any], timeout: float = 120.0, interval: float = 1.0) -> Any:

@@ -213,7 +213,7 @@ def test_a_failing_rotation_stops_puts_the_previous_file_back_and_keeps_secrets(
     (drill / "group_data").mkdir(parents=True)
     shutil.copy(lab.dir / "inventory.py", drill / "inventory.py")
     (drill / "group_data" / "control_plane.py").write_text(
-        'kubeharden_apiserver_extra_args = {"--tls-min-version": "VersionTLS99"}\nkubeharden_health_timeout = 30\n'
+        'kubeharden_apiserver_extra_args = {"--event-ttl": "forever"}\nkubeharden_health_timeout = 30\n'
     )
     before = {host: file_sha(lab, host) for host in control_planes(lab)}
     summary_file = tmp_path / "failed-rotation.json"

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from kubeharden.firewall import normalise_loaded
+from kubeharden.core.firewall import normalise_loaded
 
 from .conftest import KUBEHARDEN, REPO, Lab, run_cli, running_lab, wait_for
 

@@ -177,25 +177,29 @@ def test_the_apiserver_is_not_in_a_restart_loop_for_two_minutes(lab: Lab, state:
 
 
 def test_crash_drill_rolls_back_and_stops_the_rollout(lab: Lab, tmp_path: Path) -> None:
-    """A profile that makes kube-apiserver fail: cp1 is restored, cp2 is never touched, the run names the cause."""
+    """A profile that makes kube-apiserver fail: cp1 is restored, cp2 is never touched, the run names the cause.
+
+    A flag that weakens a control never gets that far: it is refused before any host is contacted."""
     inventory_dir = tmp_path / "drill"
     (inventory_dir / "group_data").mkdir(parents=True)
     shutil.copy(lab.dir / "inventory.py", inventory_dir / "inventory.py")
-    (inventory_dir / "group_data" / "control_plane.py").write_text(
-        'kubeharden_apiserver_extra_args = {"--tls-min-version": "VersionTLS99"}\nkubeharden_health_timeout = 60\n'
-    )
+    extra = inventory_dir / "group_data" / "control_plane.py"
+    extra.write_text('kubeharden_apiserver_extra_args = {"--tls-min-version": "VersionTLS99"}\n')
+    code, _summary, output = harden(lab, tmp_path / "refused.json", inventory=inventory_dir / "inventory.py")
+    assert code == 2 and "KH-API-TLS" in output and "no host was contacted" in output, output[-3000:]
+    extra.write_text('kubeharden_apiserver_extra_args = {"--event-ttl": "forever"}\nkubeharden_health_timeout = 60\n')
     cp1_before = manifest_sha(lab, "cp1", "kube-apiserver")
     cp2_before = {c: manifest_sha(lab, "cp2", c) for c in ("kube-apiserver", "etcd", "kube-scheduler")}
     code, summary, output = harden(lab, tmp_path / "drill.json", inventory=inventory_dir / "inventory.py")
     assert code == 1, output[-4000:]
     assert summary["failed_host"] == "cp1"
-    assert "VersionTLS99" in summary["error"] or "tls" in summary["error"].lower(), summary["error"]
+    assert "forever" in summary["error"] or "invalid" in summary["error"].lower(), summary["error"]
     component = summary["hosts"]["cp1"]["components"][-1]
     assert component["restored"] is True
     assert manifest_sha(lab, "cp1", "kube-apiserver") == cp1_before
     assert lab.kubectl("cp1", "get --raw /readyz").strip() == "ok"
     assert {c: manifest_sha(lab, "cp2", c) for c in cp2_before} == cp2_before
-    assert not summary["hosts"]["cp2"]["changed"]
+    assert not summary["hosts"]["cp2"]["changed"] and summary["hosts"]["cp2"]["status"] == "not touched"
     backups = lab.sh("cp1", "ls /var/backups/kubeharden")
     assert "kube-apiserver.yaml" in backups
     # Backups never land in the manifests directory (the kubelet would run them).

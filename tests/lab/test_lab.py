@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 import testinfra
-
-from kubeharden.lab import machines
-from kubeharden.lab.manager import LabRecord, leftovers
+from kubeharden_lab import machines
+from kubeharden_lab.manager import LabRecord, leftovers
 
 from .conftest import REPO, Lab, run_cli, unique_lab_name, wait_for
 
@@ -188,7 +187,8 @@ def test_a_file_outside_the_hostpath_volumes_is_not_visible_to_the_component(lab
 
 
 def test_a_failing_liveness_probe_is_a_restart_loop_like_on_a_real_node(lab: Lab) -> None:
-    """PITFALLS: --anonymous-auth=false makes kubeadm's own probes get 401; the runner must restart the apiserver."""
+    """docs/pitfalls.md: --anonymous-auth=false makes kubeadm's own probes get 401; the runner must restart the
+    apiserver."""
     host = "cp2"
     path = "/etc/kubernetes/manifests/kube-apiserver.yaml"
     original = lab.sh(host, f"cat {path}")
@@ -238,7 +238,7 @@ def test_an_interrupted_lab_runs_beside_this_one_and_down_leaves_nothing(lab: La
     other_dir = tmp_path / ".lab"
     name = unique_lab_name("x")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kubeharden.cli", "lab", "up", "--dir", str(other_dir), "--name", name,
+        [sys.executable, "-m", "kubeharden", "lab", "up", "--dir", str(other_dir), "--name", name,
          "--control-planes", "1", "--workers", "1"],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kubeharden_lab.access import LabShell
+from kubeharden_lab.manager import LabRecord
 
-from kubeharden.lab.access import LabShell
-from kubeharden.lab.manager import LabRecord
-from kubeharden.manifests import dump_manifest, load_manifest
+from kubeharden.core.manifests import dump_manifest, load_manifest
 
 from .conftest import REPO, Lab, run_cli, unique_lab_name, wait_for
 
 pytestmark = pytest.mark.lab
-VERIFY = [sys.executable, "-m", "kubeharden.verify.cli"]
+VERIFY = [sys.executable, "-m", "kubeharden", "verify"]
 
 
 @pytest.fixture(scope="module")

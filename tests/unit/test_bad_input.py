@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from kubeharden.profile import ProfileError, validate_inventory
+from kubeharden.core.profile import ProfileError
+from kubeharden.core.profile_checks import validate_inventory
 
 
 class CountingListener:
@@ -211,7 +212,7 @@ def test_bad_input_is_a_clear_error_and_no_host_is_contacted(
     inventory = tmp_path / "inventory.py"
     inventory.write_text(f"H = {GOOD_HOST.replace('PORT', str(listener.port))}\n" + textwrap.dedent(body) + "\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "kubeharden.cli", "harden", str(inventory)],
+        [sys.executable, "-m", "kubeharden", "harden", str(inventory)],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert proc.returncode == 2, (case, proc.stdout, proc.stderr)

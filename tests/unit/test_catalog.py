@@ -1,21 +1,58 @@
-"""The catalog is well formed, and the README's coverage table is generated from it."""
+"""The catalog is well formed; every planner-applied control has its registered planner and every registered planner
+its control; the docs' tables are generated from the catalog and the profile's schema."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from kubeharden.catalog import CONTROLS, coverage_markdown, validate_catalog
+import pytest
 
-README = Path(__file__).resolve().parents[2] / "README.md"
-BEGIN, END = "<!-- coverage:begin -->\n", "<!-- coverage:end -->"
+from kubeharden.core.catalog import (
+    CATALOG_VERSION,
+    CONTROLS,
+    by_id,
+    catalog_digest,
+    coverage_markdown,
+    validate_catalog,
+)
+from kubeharden.core.planning import PLANNERS
+from kubeharden.core.profile import KNOBS, settings_markdown
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def _between(text: str, begin: str, end: str) -> str:
+    return text[text.index(begin) + len(begin) : text.index(end)]
 
 
 def test_catalog_is_well_formed() -> None:
     assert validate_catalog() == []
     assert len({c.id for c in CONTROLS}) == len(CONTROLS)
+    assert CATALOG_VERSION and len(catalog_digest()) == 12
 
 
-def test_readme_coverage_table_matches_the_catalog() -> None:
-    text = README.read_text()
-    table = text[text.index(BEGIN) + len(BEGIN) : text.index(END)]
-    assert table == coverage_markdown(), "regenerate it with: python -m kubeharden.catalog"
+def test_planner_controls_and_registered_planners_match() -> None:
+    planned = {c.id for c in CONTROLS if c.applied_by == "planner"}
+    assert planned == set(PLANNERS), "a planner-applied control lacks its planner, or a planner its control"
+    for control_id in PLANNERS:
+        assert control_id in by_id()
+
+
+def test_every_profile_key_a_control_reads_exists() -> None:
+    from kubeharden.core.catalog import profile_feeds
+
+    assert set(profile_feeds()) <= set(KNOBS)
+
+
+@pytest.mark.parametrize(
+    ("page", "begin", "end", "render", "how"),
+    [
+        ("controls.md", "<!-- coverage:begin -->\n", "<!-- coverage:end -->", coverage_markdown,
+         "python -m kubeharden.core.catalog"),
+        ("profile.md", "<!-- settings:begin -->\n", "<!-- settings:end -->", settings_markdown,
+         "python -c 'from kubeharden.core.profile import settings_markdown; print(settings_markdown())'"),
+    ],
+)  # fmt: skip
+def test_docs_tables_match_the_catalog_and_schema(page: str, begin: str, end: str, render: object, how: str) -> None:
+    text = (DOCS / page).read_text()
+    assert _between(text, begin, end) == render(), f"regenerate docs/{page} with: {how}"  # type: ignore[operator]

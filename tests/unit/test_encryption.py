@@ -13,15 +13,15 @@ from typing import Any
 import pytest
 import yaml
 
-from kubeharden import encryption
-from kubeharden.catalog import by_id
-from kubeharden.encryption import EncryptionError, Key, ReadBack, Settings
-from kubeharden.hardening import CONFIG_ANNOTATION, plan_component
-from kubeharden.manifests import load_manifest
-from kubeharden.profile import DEFAULTS, Profile
-from kubeharden.verify.judge import cross_check_encryption, judge_control
-from kubeharden.verify.results import Status
-from kubeharden.verify.state import host_state
+from kubeharden.core import encryption
+from kubeharden.core.catalog import by_id
+from kubeharden.core.encryption import EncryptionError, Key, ReadBack, Settings
+from kubeharden.core.judge import cross_check_encryption, judge_control
+from kubeharden.core.manifests import load_manifest
+from kubeharden.core.planning import CONFIG_ANNOTATION, plan_component
+from kubeharden.core.profile import DEFAULTS, Profile
+from kubeharden.core.results import Status
+from kubeharden.core.state import host_state
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "kubeadm"
 SECRET_A = base64.b64encode(b"A" * 32).decode()
@@ -373,7 +373,7 @@ def test_identical_files_are_compared_across_control_planes_by_hash() -> None:
 
 
 def test_the_host_side_parse_returns_names_and_hash_only(tmp_path: Path) -> None:
-    from kubeharden.verify import remote
+    from kubeharden.host.onhost import collector_encryption as remote
 
     text = _config([Key("kh-1", SECRET_A), Key("kh-0", SECRET_B)], resources=("secrets", "configmaps"))
     path = tmp_path / "enc.yaml"
@@ -391,7 +391,7 @@ def test_the_host_side_parse_returns_names_and_hash_only(tmp_path: Path) -> None
 
 
 def test_the_host_side_parse_error_never_quotes_the_file(tmp_path: Path) -> None:
-    from kubeharden.verify import remote
+    from kubeharden.host.onhost import collector_encryption as remote
 
     path = tmp_path / "enc.yaml"
     path.write_text(f"kind: EncryptionConfiguration\nresources: [\n  secret: {SECRET_A}\n  - x\n")
@@ -405,7 +405,7 @@ def test_the_host_side_parse_error_never_quotes_the_file(tmp_path: Path) -> None
 
 
 def test_a_directory_not_on_dm_crypt_is_reported_as_such(tmp_path: Path) -> None:
-    from kubeharden.verify import remote
+    from kubeharden.host.onhost import collector_encryption as remote
 
     found = remote.data_dir_device(str(tmp_path))
     assert found["encrypted"] is False and found["path"] == str(tmp_path)

@@ -2,8 +2,8 @@
 lab's kubeadm 1.34.4 output: the planned manifest is a valid Pod that lints clean, carries every flag the
 control catalog expects, respects the version rules and waivers, and planning it again changes nothing.
 
-The catalog's flag tests are judged here by a small evaluator of our own, on purpose independent of the
-verification engine (kubeharden/verify/).
+Plans are judged with the real judge (kubeharden.core.judge), the one verify uses: planner and judge are tested
+against each other (tests/unit/test_plan_judge.py does it for random profiles and weakened inputs too).
 """
 
 from __future__ import annotations
@@ -18,23 +18,26 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kubeharden import versions
-from kubeharden.catalog import CONTROLS, STRONG_CIPHER_SUITES, Control
-from kubeharden.hardening import (
-    ADMISSION_CONFIG_TEMPLATE,
-    AUDIT_POLICY_TEMPLATE,
-    AUTHENTICATION_CONFIG_TEMPLATE,
+from kubeharden.core import versions
+from kubeharden.core.catalog import CONTROLS, STRONG_CIPHER_SUITES, Control
+from kubeharden.core.catalog.model import FlagTest
+from kubeharden.core.judge import evaluate_control
+from kubeharden.core.lint import lint
+from kubeharden.core.manifests import ManifestError, StaticPod, dump_manifest, load_manifest
+from kubeharden.core.planning import (
     COMPONENT_AREAS,
-    PLANNER_CONTROLS,
     ComponentPlan,
     plan_cluster_configuration,
     plan_component,
     render_manifest,
     render_template,
 )
-from kubeharden.lint import lint
-from kubeharden.manifests import ManifestError, StaticPod, dump_manifest, load_manifest
-from kubeharden.profile import DEFAULTS
+from kubeharden.core.planning.check import planned_state
+from kubeharden.core.profile import DEFAULTS
+from kubeharden.core.results import Status
+from kubeharden.core.templates import ADMISSION_CONFIG as ADMISSION_CONFIG_TEMPLATE
+from kubeharden.core.templates import AUDIT_POLICY as AUDIT_POLICY_TEMPLATE
+from kubeharden.core.templates import AUTHENTICATION_CONFIG as AUTHENTICATION_CONFIG_TEMPLATE
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "kubeadm"
 ALL_FILES = sorted(p for p in DATA.glob("*/*") if p.suffix in (".yaml", ".conf"))
@@ -100,61 +103,43 @@ def _edited(name: str, edit: Any) -> str:
 
 
 # ----------------------------------------------------------------------------------------------------
-# A tiny judge of the catalog's flag tests (independent of kubeharden/verify)
+# The real judge over a planned manifest
 # ----------------------------------------------------------------------------------------------------
+
+
+def _flag_controls(component: str) -> list[Control]:
+    """Controls judged from a manifest's flags alone that harden applies; the encryption area needs the key the
+    deploy reads from the hosts (tests/unit/test_encryption.py plans it with an EncryptionConfiguration)."""
+    return [
+        c
+        for c in CONTROLS
+        if c.component == component
+        and c.area != "encryption"
+        and c.applied_by in ("tests", "planner")
+        and any(isinstance(t, FlagTest) for t in c.tests)
+    ]
+
+
+def _failed_flag_controls(
+    pod: StaticPod, skip: AbstractSet[str] = frozenset(), profile: Mapping[str, Any] | None = None
+) -> list[str]:
+    """Controls of the pod's component the real judge FAILs on this manifest (alone, no supporting files)."""
+    state = planned_state(pod, [], f"/etc/kubernetes/manifests/{pod.component}.yaml")
+    values = DEFAULTS if profile is None else profile
+    failed = []
+    for control in _flag_controls(pod.component):
+        if control.id in skip or any(not isinstance(t, FlagTest) for t in control.tests):
+            continue
+        if control.when is not None and not control.when.holds(values):
+            continue  # the profile does not ask for it (judged WARN)
+        status, observed, notes = evaluate_control(state, control, values)
+        if status is Status.FAIL:
+            failed.append(f"{control.id}: {observed} {notes}")
+    return failed
 
 
 def _csv(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
-
-
-def _flag_test_passes(pod: StaticPod, test: Mapping[str, Any]) -> bool:
-    op = test["op"]
-    actual = pod.get_flag(test["flag"])
-    if op == "unset":
-        return actual is None
-    if op == "set":
-        return actual is not None and actual != ""
-    value = actual if actual is not None else test.get("unset")
-    if value is None:
-        return False
-    expected = str(test.get("value", ""))
-    if op == "eq":
-        return value.lower() == expected.lower()
-    if op == "noteq":
-        return value.lower() != expected.lower()
-    if op == "has":
-        return expected in _csv(value)
-    if op == "nothave":
-        return expected not in _csv(value)
-    if op == "gte":
-        return value.isdigit() and int(value) >= int(expected)
-    if op == "subset":
-        return set(_csv(value)) <= set(_csv(expected))
-    if op == "in":
-        return value in _csv(expected)
-    raise AssertionError(f"unknown op {op}")
-
-
-def _flag_controls(component: str) -> list[Control]:
-    """Flag controls the planner meets from a manifest alone; the encryption area needs the key the deploy reads
-    from the hosts (tests/unit/test_encryption.py plans it with an EncryptionConfiguration)."""
-    return [
-        c for c in CONTROLS if c.component == component and c.area != "encryption" and any("flag" in t for t in c.tests)
-    ]
-
-
-def _failed_flag_controls(pod: StaticPod, skip: AbstractSet[str] = frozenset()) -> list[str]:
-    failed = []
-    for control in _flag_controls(pod.component):
-        if control.id in skip:
-            continue
-        for test in control.tests:
-            if "flag" in test and not _flag_test_passes(pod, test):
-                failed.append(
-                    f"{control.id} {test['flag']} {test['op']} {test.get('value', '')}: {pod.get_flag(test['flag'])}"
-                )
-    return failed
 
 
 # Controls the default profile deliberately does not meet: 1.2.5 needs kubelet serving certificates signed by the
@@ -254,9 +239,9 @@ def test_planning_is_idempotent(name: str) -> None:
 def test_every_change_names_a_control(name: str) -> None:
     plan = _plan(name)
     assert plan.changed == bool(plan.changes)
-    known = {c.id for c in CONTROLS} | set(PLANNER_CONTROLS)
+    known = {c.id for c in CONTROLS}
     for change in plan.changes:
-        assert change.control_id in known, change
+        assert change.control_id in known or change.origin, change
         assert change.description
 
 
@@ -439,7 +424,7 @@ def test_lab_apiserver_files_mounts_and_paths() -> None:
 
 def test_lab_etcd_data_dir_and_required_certs() -> None:
     plan = _plan(f"{LAB}/etcd.yaml")
-    assert plan.directories == [("/var/lib/etcd", 0o700)]
+    assert plan.directories == []  # 1.1.11's mode is a file control of the run plan (test_runplan.py)
     assert plan.files == []
     assert plan.required_paths == [
         "/etc/kubernetes/pki/etcd/server.crt",
@@ -875,7 +860,7 @@ def test_profile_extra_args_are_applied_and_judged() -> None:
         pytest.skip("the profile has no extra-args knobs")
     plan = _plan("1.29.0/kube-scheduler.yaml", _profile(kubeharden_scheduler_extra_args={"--v": "2"}))
     assert _pod(plan.after).get_flag("--v") == "2"
-    assert any(c.control_id == "KH-EXTRA-ARGS" for c in plan.changes)
+    assert any(c.control_id is None and c.origin == "kubeharden_scheduler_extra_args" for c in plan.changes)
     plan = _plan("1.29.0/kube-apiserver.yaml", _profile(kubeharden_apiserver_extra_args={"--insecure-port": "0"}))
     assert any("does not accept --insecure-port" in p for p in plan.problems)
 
@@ -932,7 +917,7 @@ WAIVER_FIXTURES = [f"{LAB}/{c}.yaml" for c in COMPONENT_AREAS] + [
     "1.26.1-hardened-audit/kube-controller-manager.yaml",
     "1.22.1/kube-apiserver.yaml",
 ]
-FLAG_TESTS = {c.id: [t for t in c.tests if "flag" in t] for c in CONTROLS}
+FLAG_TESTS = {c.id: list(c.flag_tests) for c in CONTROLS}
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -956,15 +941,15 @@ def test_random_waivers_never_produce_problems_and_stay_idempotent(name: str, wa
     assert {c for c, _ in plan.waived} <= waived
     assert not {c.control_id for c in plan.changes} & waived
     # every control that is not waived is met
-    assert _failed_flag_controls(pod, waived | DEFAULT_PROFILE_SKIPS) == []
+    assert _failed_flag_controls(pod, waived | DEFAULT_PROFILE_SKIPS, profile) == []
     # a waived control's flags are as they were (unless another, unwaived control sets the same flag)
-    others = {t["flag"] for cid in component_controls - waived for t in FLAG_TESTS[cid]}
+    others = {t.flag for cid in component_controls - waived for t in FLAG_TESTS[cid]}
     if "KH-API-PSA" not in waived:
         others.add("--admission-control-config-file")  # Pod Security Admission needs the file too
     for cid in waived & component_controls:
         for test in FLAG_TESTS[cid]:
-            if test["flag"] not in others and test["flag"] != "--authorization-mode":
-                assert pod.get_flag(test["flag"]) == before.get_flag(test["flag"]), (cid, test["flag"])
+            if test.flag not in others and test.flag != "--authorization-mode":
+                assert pod.get_flag(test.flag) == before.get_flag(test.flag), (cid, test.flag)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from kubeharden.lab.binaries import (
+from kubeharden_lab.binaries import (
     BuildError,
     etcd_version_from_constants,
     lab_gomod,
@@ -16,9 +15,9 @@ from kubeharden.lab.binaries import (
     validate_k8s_version,
     version_ldflags,
 )
-from kubeharden.lab.config import LabConfigError, LabSpec, make_spec
-from kubeharden.lab.inventory import render_inventory
-from kubeharden.lab.kubeadm_config import init_configuration
+from kubeharden_lab.config import LabConfigError, LabSpec, make_spec
+from kubeharden_lab.inventory import render_inventory
+from kubeharden_lab.kubeadm_config import init_configuration
 
 GOMOD = """module k8s.io/kubernetes
 

@@ -13,7 +13,7 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "kubeadm"
 
 def render(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "kubeharden.cli", "render", *args],
+        [sys.executable, "-m", "kubeharden", "render", *args],
         capture_output=True,
         text=True,
         check=False,

@@ -1,4 +1,4 @@
-"""Tests of the lab static-pod runner (kubeharden/lab/guest/static_pod_runner.py).
+"""Tests of the lab static-pod runner (kubeharden_lab/guest/static_pod_runner.py).
 
 Three layers: the pure translation of every real kubeadm manifest in tests/data/kubeadm (see SOURCES.md there),
 probe and backoff semantics as state machines and against a local HTTP server, and real processes: the --exec
@@ -27,8 +27,7 @@ from typing import Any
 
 import pytest
 import yaml
-
-from kubeharden.lab.guest import static_pod_runner as spr
+from kubeharden_lab.guest import static_pod_runner as spr
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "kubeadm"
 NODE_IP = "10.231.0.11"

@@ -15,18 +15,20 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from kubeharden.catalog import by_id
-from kubeharden.inventory_file import InventoryHost
-from kubeharden.manifests import load_manifest
-from kubeharden.profile import validate_profile
-from kubeharden.verify import remote
-from kubeharden.verify.cli import verify
-from kubeharden.verify.collect import remote_script, ssh_command, write_ssh_config
-from kubeharden.verify.judge import judge_control, judge_host
-from kubeharden.verify.probes import plan
-from kubeharden.verify.report import render_console, safe, to_json, to_junit, to_markdown
-from kubeharden.verify.results import HostRun, LiveOutcome, Result, RunReport, Status
-from kubeharden.verify.state import CollectionError, HostState, collection_spec, host_state, parse_output
+from kubeharden.core.catalog import by_id
+from kubeharden.core.collection import verify_spec
+from kubeharden.core.judge import judge_control, judge_host
+from kubeharden.core.manifests import load_manifest
+from kubeharden.core.profile import validate_profile
+from kubeharden.core.results import HostRun, LiveOutcome, Result, RunReport, Status
+from kubeharden.core.state import CollectionError, HostState, host_state, parse_output
+from kubeharden.faces.report import render_console, safe, to_json, to_junit, to_markdown
+from kubeharden.faces.verify_cli import verify
+from kubeharden.host.invoke import program_command, program_source
+from kubeharden.host.onhost import collector as remote
+from kubeharden.host.probes import plan
+from kubeharden.host.ssh import ssh_argv, write_ssh_config
+from kubeharden.host.transport import collector_command
 
 ADMIN = {"kubeharden_firewall_admin_cidrs": ["192.0.2.10/32"]}
 
@@ -187,6 +189,9 @@ def test_etcd_plain_http_urls_fail() -> None:
 
 def test_unscored_failure_is_a_warning(default_129: HostState) -> None:
     result = judge(default_129, "1.2.5")
+    assert result.status is Status.WARN and "the profile does not ask for it" in result.reason
+    asked = validate_profile({"kubeharden_kubelet_serving_certs_signed": True, **ADMIN}, "h")
+    result = judge(default_129, "1.2.5", profile=asked)
     assert result.status is Status.WARN and "unscored" in result.reason
 
 
@@ -425,7 +430,7 @@ def test_exit_codes() -> None:
 
 
 def test_collection_spec_names_every_file_and_never_reads_the_encryption_config() -> None:
-    spec = collection_spec()
+    spec = verify_spec()
     assert "/etc/kubernetes/admin.conf" in spec["stat_paths"]
     assert "/etc/kubernetes/pki/**/*.key" in spec["stat_globs"]
     assert ["etcd", "--data-dir"] in spec["stat_flags"]
@@ -436,7 +441,7 @@ def test_collection_spec_names_every_file_and_never_reads_the_encryption_config(
 
 
 def test_remote_script_runs_and_round_trips(tmp_path: Path) -> None:
-    """remote.py as the host runs it (python3 on stdin), against a manifest directory made here."""
+    """The collector as a host runs it (the one command kubeharden sends), against a manifest directory made here."""
     manifests = tmp_path / "manifests"
     manifests.mkdir()
     for name in COMPONENTS:
@@ -446,14 +451,13 @@ def test_remote_script_runs_and_round_trips(tmp_path: Path) -> None:
     key = tmp_path / "server.key"
     key.write_text(KEY_MATERIAL)
     key.chmod(0o640)
-    spec = collection_spec()
+    spec = dict(verify_spec())
     spec["manifest_dir"] = str(manifests)
     spec["stat_paths"] = [str(key), str(tmp_path / "absent")]
     spec["read_flags"] = [["kube-apiserver", "--tls-private-key-file"], ["kube-apiserver", "--etcd-cafile"]]
     spec["components"] = list(COMPONENTS)
-    out = subprocess.run(
-        [sys.executable, "-"], input=remote_script(spec), capture_output=True, text=True, timeout=60, check=True
-    ).stdout
+    command = program_command("collector", spec).replace("python3 -c", f"{sys.executable} -c", 1)
+    out = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=60, check=True).stdout
     assert "BEGIN PRIVATE KEY" not in out
     document = parse_output("local", "motd line\n" + out)
     assert document["files"][str(key)]["mode"] == "640"
@@ -469,7 +473,8 @@ def test_remote_script_runs_and_round_trips(tmp_path: Path) -> None:
 
 def test_remote_script_is_python_37_syntax() -> None:
     """Hosts run it with their own python3; nothing newer than 3.7 may be needed."""
-    ast.parse(Path(remote.__file__).read_text(), feature_version=(3, 7))
+    ast.parse(program_source("collector"), feature_version=(3, 7))
+    ast.parse(program_source("apply_manifest"), feature_version=(3, 7))
 
 
 def test_remote_helpers_work_without_pyyaml() -> None:
@@ -496,15 +501,15 @@ def test_ssh_command_is_strict(tmp_path: Path) -> None:
         "ssh_key": "/keys/id",
         "ssh_known_hosts_file": "/keys/known hosts",
     }
-    host = InventoryHost("cp1", ["control_plane"], data)
-    argv = ssh_command(host, "python3 -")
+    argv = ssh_argv(data, "cp1", "python3 -")
     joined = " ".join(argv)
     assert "StrictHostKeyChecking=yes" in joined and "BatchMode=yes" in joined
+    assert "ControlMaster=no" in joined and "ControlPath=none" in joined and "UpdateHostKeys=no" in joined
     assert 'UserKnownHostsFile="/keys/known hosts"' in argv
     assert argv[-3:] == ["--", "192.0.2.10", "python3 -"] and "-F" not in argv
-    with_config = InventoryHost("cp1", ["control_plane"], {**data, "ssh_config_file": "/lab/ssh_config"})
-    assert ssh_command(with_config, "true")[1:3] == ["-F", "/lab/ssh_config"]
-    aliases = write_ssh_config({"cp1": host}, tmp_path / "ssh_config")
+    assert ssh_argv({**data, "ssh_config_file": "/lab/ssh_config"}, "cp1", "true")[1:3] == ["-F", "/lab/ssh_config"]
+    assert collector_command({"_sudo": True}).startswith("sudo -n -H sh -c ")
+    aliases = write_ssh_config({"cp1": ("192.0.2.10", data)}, tmp_path / "ssh_config")
     config = (tmp_path / "ssh_config").read_text()
     assert aliases == {"cp1": "kh-0"} and "StrictHostKeyChecking yes" in config and "Port 2222" in config
 

@@ -19,15 +19,16 @@ from typing import Any
 import pytest
 import testinfra
 
-from kubeharden.catalog import by_id
-from kubeharden.inventory_file import InventoryHost
-from kubeharden.profile import Profile
-from kubeharden.verify.collect import python_command, remote_script, ssh_options, write_ssh_config
-from kubeharden.verify.judge import applicable_controls, judge_control
-from kubeharden.verify.probes import run_probes
-from kubeharden.verify.results import LiveOutcome, Result, Status
-from kubeharden.verify.runner import VerifyInputError, load_targets
-from kubeharden.verify.state import CollectionError, HostState, host_state, parse_output
+from kubeharden.core.catalog import by_id
+from kubeharden.core.inventory import InventoryHost
+from kubeharden.core.judge import applicable_controls, judge_control
+from kubeharden.core.profile import Profile
+from kubeharden.core.results import LiveOutcome, Result
+from kubeharden.core.state import CollectionError, HostState, host_state, parse_output
+from kubeharden.faces.verify_run import VerifyInputError, load_targets
+from kubeharden.host.probes import run_probes
+from kubeharden.host.ssh import ssh_options, write_ssh_config
+from kubeharden.host.transport import collector_command
 
 TARGETS = pytest.StashKey[tuple[dict[str, InventoryHost], dict[str, Profile]]]()
 SESSION = pytest.StashKey["VerifySession"]()
@@ -74,8 +75,7 @@ class VerifySession:
         self._states: dict[str, HostState | CollectionError] = {}
         self._live: dict[str, dict[str, LiveOutcome]] = {}
         self._locks = {name: threading.Lock() for name in hosts}
-        self._script = remote_script()
-        plain = {n: h for n, h in hosts.items() if not h.data.get("ssh_config_file")}
+        plain = {n: (h.address, h.data) for n, h in hosts.items() if not h.data.get("ssh_config_file")}
         self._config = workdir / "ssh_config"
         self._aliases = write_ssh_config(plain, self._config) if plain else {}
 
@@ -85,7 +85,7 @@ class VerifySession:
             return testinfra.get_host(
                 f"ssh://{self._aliases[host.name]}",
                 ssh_config=str(self._config),
-                ssh_extra_args="-o StrictHostKeyChecking=yes -o BatchMode=yes",
+                ssh_extra_args="-o StrictHostKeyChecking=yes -o BatchMode=yes -o UpdateHostKeys=no",
             )
         return testinfra.get_host(
             f"ssh://{host.address}",
@@ -106,7 +106,7 @@ class VerifySession:
         started = time.monotonic()
         try:
             self.commands[host.name] += 1
-            out = self._testinfra_host(host).run(python_command(host.data, "-c %s"), self._script)
+            out = self._testinfra_host(host).run(collector_command(host.data))
             if out.rc != 0:
                 return CollectionError(f"host {host.name}: the collection script exited {out.rc}: {out.stderr[-500:]}")
             return host_state(host.name, host.role, host.address, parse_output(host.name, out.stdout))
@@ -132,9 +132,8 @@ class VerifySession:
         profile = self.profiles[name]
         waiver = profile.waived(control.id, control.area)
         if waiver:  # a waived control needs nothing from the host
-            return Result(control.id, name, Status.SKIP, control.title, "", control.expected, control.remediation,
-                          f"waived: {waiver}", control.area, control.scored, True)  # fmt: skip
-        live = self.live(name) if any("live" in t for t in control.tests) else {}
+            return judge_control(HostState(name, self.hosts[name].role, self.hosts[name].address), control, profile)
+        live = self.live(name) if control.live else {}
         return judge_control(self.state(name), control, profile, live)
 
 

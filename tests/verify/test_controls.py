@@ -11,7 +11,7 @@ import warnings
 
 import pytest
 
-from kubeharden.verify.results import Status
+from kubeharden.core.results import Status
 
 from .conftest import VerifySession
 

@@ -1,0 +1,201 @@
+"""kubeharden's pyinfra deploys: every host hardened from the run's plan, computed once before anything executes.
+
+``prepare_run`` validates the inventory once, collects every host once (kubeharden.host.facts.collect, in
+parallel), and computes the pure RunPlan (kubeharden.core.runplan); a plan with problems stops the run before any
+host is changed. The deploys then add each host's operations from its part of the plan: the firewall first (the same
+operation on every host, and a lockout stops the run before anything else changes), then on control planes the
+rollout guard, kubeharden's directories and files, the manifests one component at a time through the health gate,
+file modes, the encryption rewrite (last control plane) and kubeadm's ClusterConfiguration (first control plane).
+
+Use them from your own deploy file (pyinfra "packaged deploys")::
+
+    from kubeharden.faces.deploy import harden
+    harden()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyinfra.api.deploy import deploy
+from pyinfra.api.exceptions import DeployError
+from pyinfra.context import host, state
+from pyinfra.operations import files
+
+from kubeharden.core.collection import harden_spec
+from kubeharden.core.runplan import HostPlan, RunPlan, Target, plan_run
+from kubeharden.core.state import CollectionError, HostState, host_state
+from kubeharden.host import facts, nftables, operations, pyinfra_adapter
+from kubeharden.host.rollout import Rollout
+
+GUARD_PREFIX = "kubeharden rollout guard"
+
+
+@dataclass
+class Run:
+    """One harden run: its targets (inventory order), what each host reported, the plan, and the rollout."""
+
+    targets: list[Target]
+    states: dict[str, HostState] = field(repr=False)
+    plan: RunPlan
+    rollout: Rollout = field(default_factory=Rollout)
+
+
+def collect_all(pyinfra_state: Any, targets: list[Target]) -> dict[str, HostState]:
+    """Every host's state from one collection each, in parallel; raises CollectionError naming every failure."""
+    import gevent
+
+    first_cp = next((t.name for t in targets if t.role == "control_plane"), None)
+    hosts = {h.name: h for h in pyinfra_state.inventory}
+
+    def one(target: Target) -> HostState:
+        spec = harden_spec(target.profile.values, target.role == "control_plane", target.name == first_cp)
+        document = facts.collect(pyinfra_state, hosts[target.name], spec)
+        return host_state(target.name, target.role, target.address, document)
+
+    greenlets = {target.name: pyinfra_state.pool.spawn(one, target) for target in targets}
+    gevent.joinall(list(greenlets.values()))
+    errors = [str(g.exception) for g in greenlets.values() if g.exception is not None]
+    if errors:
+        raise CollectionError("; ".join(errors))
+    return {name: g.value for name, g in greenlets.items()}
+
+
+def prepare_run(
+    pyinfra_state: Any,
+    targets: list[Target],
+    selection: Iterable[str] | None = None,
+    encryption_override: str | None = None,
+) -> Run:
+    """Collect once and plan the whole run; raises DeployError (nothing changed anywhere) on any problem."""
+    try:
+        states = collect_all(pyinfra_state, targets)
+    except CollectionError as exc:
+        raise DeployError(f"{exc}\nnothing was changed on any host") from None
+    plan = plan_run(targets, states, selection, encryption_override)
+    if plan.problems:
+        raise DeployError("\n".join(plan.problems))
+    return Run(targets, states, plan)
+
+
+def targets_from_state(pyinfra_state: Any) -> list[Target]:
+    """The pyinfra CLI path: validate the whole inventory pyinfra loaded (every host's merged data, misspelt
+    kubeharden_ keys included), once; raises DeployError with every problem."""
+    from kubeharden.core.profile import ProfileError
+    from kubeharden.core.profile_checks import validate_inventory
+
+    hosts = {h.name: (list(h.groups), dict(h.data.dict())) for h in pyinfra_state.inventory}
+    try:
+        profiles = validate_inventory(hosts)
+    except ProfileError as exc:
+        raise DeployError(f"{exc}\nno host was changed") from None
+    return [
+        Target(name, "control_plane" if "control_plane" in groups else "workers", tuple(groups), data, profiles[name])
+        for name, (groups, data) in hosts.items()
+    ]
+
+
+def current_run(run: Run | None = None) -> Run:
+    """The run given, or the one of this pyinfra State (made on first use: the pyinfra CLI prepares each host in
+    turn, the plan is computed once for all of them)."""
+    if run is not None:
+        return run
+    return pyinfra_adapter.per_run(state, lambda: prepare_run(state, targets_from_state(state)))
+
+
+@deploy("kubeharden: firewall")
+def harden_firewall(run: Run | None = None) -> None:
+    """nftables ACLs for this host's role (kubeharden.core.firewall), loaded with commit-confirm."""
+    chosen = current_run(run)
+    plan = chosen.plan.hosts[host.name]
+    if plan.firewall is None:
+        host.noop("firewall: not in this run (waived, switched off or not selected)")
+        return
+    nftables.ruleset(
+        name="KH-FW-TABLE, KH-FW-PERSIST: nftables table inet kubeharden (commit-confirm)",
+        content=plan.firewall,
+        current=chosen.states[host.name].firewall,
+        rollout=chosen.rollout,
+        confirm_timeout=plan.confirm_timeout,
+    )
+
+
+def _supporting_files(plan: HostPlan, hstate: HostState) -> None:
+    for component in plan.components:
+        ids = ", ".join(component.control_ids) or "support file"
+        for directory, mode in component.directories:
+            files.directory(
+                name=f"{component.component}: directory {directory} mode {mode:o}",
+                path=directory,
+                mode=format(mode, "o"),
+                user="root",
+                group="root",
+                present=True,
+            )
+        for support in component.files:
+            operations.file_content(
+                name=f"{component.component}: {support.path} ({support.control_id or ids})",
+                path=support.path,
+                content=support.content,
+                current=plan.current_file(hstate, support.path),
+                mode=support.mode,
+                owner=support.owner,
+            )
+
+
+@deploy("kubeharden: control plane")
+def harden_control_plane(run: Run | None = None) -> None:
+    """Harden one control-plane node from its plan: supporting files, manifests (health-gated), file modes,
+    encryption rewrite, kubeadm-config."""
+    chosen = current_run(run)
+    plan = chosen.plan.hosts[host.name]
+    hstate = chosen.states[host.name]
+    target = next(t for t in chosen.targets if t.name == host.name)
+    operations.rollout_guard(name=f"{GUARD_PREFIX}: stop if an earlier control plane failed", rollout=chosen.rollout)
+    _supporting_files(plan, hstate)
+    for component in plan.components:
+        operations.static_pod_manifest(
+            name=f"{component.component}: manifest [{', '.join(component.control_ids) or 'no change'}]",
+            component=component.component,
+            content=component.after,
+            current=component.before,
+            backup_dir=str(target.profile["kubeharden_backup_dir"]),
+            rollout=chosen.rollout,
+            timeout=int(target.profile["kubeharden_health_timeout"]),
+            _serial=True,
+        )
+    for mode in plan.file_modes:
+        operations.file_mode(
+            name=f"{mode.control_id}: {mode.path} mode {mode.mode:o} or stricter, {mode.owner}",
+            path=mode.path,
+            current=mode.current,
+            mode=mode.mode,
+            owner=mode.owner,
+        )
+    if plan.rewrite:
+        operations.rewrite_resources(
+            name=f"1.2.27: rewrite existing {', '.join(plan.rewrite)} so they are stored encrypted",
+            resources=plan.rewrite,
+            rollout=chosen.rollout,
+        )
+    if plan.cluster_config is not None:
+        current, planned = plan.cluster_config
+        operations.kubeadm_cluster_configuration(
+            name="kubeadm-config: ClusterConfiguration extraArgs/extraVolumes (kept by kubeadm upgrade)",
+            current=current,
+            planned=planned,
+        )
+
+
+def harden(run: Run | None = None) -> None:
+    """Entry for deploys/harden.py: every host gets the firewall, control-plane nodes the control-plane hardening.
+
+    The firewall comes first: its operation is then the same one on every host (pyinfra orders operations by their
+    count per host), and a firewall that cannot be confirmed stops the run before anything else changes.
+    """
+    chosen = current_run(run)
+    harden_firewall(run=chosen)
+    if chosen.plan.hosts[host.name].role == "control_plane":
+        harden_control_plane(run=chosen)

@@ -1,0 +1,132 @@
+"""The one place kubeharden touches pyinfra's internals (pyinfra 3.10): building a State from a validated inventory,
+running a command with the host's own privilege and nothing printed, executing operations host by host in
+inventory order, reading what each operation did, and keeping one object per run on the State.
+
+If pyinfra changes, this module changes; nothing else imports ``pyinfra.api.operations`` private names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+from kubeharden.host.invoke import program_command
+
+T = TypeVar("T")
+_RUN_ATTRIBUTE = "_kubeharden_run"
+
+
+def new_state(hosts: Iterable[tuple[str, list[str], Mapping[str, Any]]]) -> Any:
+    """A pyinfra State for (name, groups, data) hosts, in this order; strict host-key checking forced on every
+    host whatever its data says (validation refused anything else already)."""
+    from pyinfra.api.config import Config
+    from pyinfra.api.inventory import Inventory
+    from pyinfra.api.state import State
+
+    names: list[tuple[str, dict[str, Any]]] = []
+    groups: dict[str, tuple[list[str], dict[str, Any]]] = {}
+    for name, member_of, data in hosts:
+        names.append((name, {**data, "ssh_strict_host_key_checking": "yes"}))
+        for group in member_of:
+            groups.setdefault(group, ([], {}))[0].append(name)
+    inventory = Inventory((names, {}), **groups)  # type: ignore[no-untyped-call]
+    return State(inventory, Config(), check_for_changes=True)  # type: ignore[no-untyped-call]
+
+
+def connect(state: Any) -> list[str]:
+    """Connect every host; the names of those that failed."""
+    from pyinfra.api.connect import connect_all
+
+    connect_all(state)
+    return sorted(h.name for h in state.failed_hosts)
+
+
+def privilege(state: Any, host: Any) -> dict[str, Any]:
+    """The connector arguments the host's data asks for (``_sudo``, ``_sudo_user``, ``_su_user``, ...), resolved as
+    pyinfra resolves them for an operation, so a command run from a callback runs with the same privilege."""
+    from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, pop_global_arguments
+
+    arguments, _ = pop_global_arguments(state, host, {})
+    return {k: v for k, v in arguments.items() if k in CONNECTOR_ARGUMENT_KEYS}
+
+
+def run(state: Any, host: Any, command: Any) -> tuple[bool, list[str], list[str]]:
+    """Run ``command`` on ``host`` with its privilege, printing neither command nor output (outputs may hold
+    key material)."""
+    ok, output = host.run_shell_command(command, print_output=False, print_input=False, **privilege(state, host))
+    return bool(ok), list(output.stdout_lines), list(output.stderr_lines)
+
+
+def run_program(state: Any, host: Any, name: str, argument: Mapping[str, Any]) -> tuple[bool, list[str], list[str]]:
+    """Run one of kubeharden's on-host programs (kubeharden.host.invoke) on ``host``."""
+    from pyinfra.api.command import StringCommand
+
+    return run(state, host, StringCommand(program_command(name, argument)))
+
+
+def per_run(state: Any, make: Callable[[], T]) -> T:
+    """The run's own object, made once per pyinfra State (the pyinfra CLI prepares each host separately)."""
+    found = getattr(state, _RUN_ATTRIBUTE, None)
+    if found is None:
+        found = make()
+        setattr(state, _RUN_ATTRIBUTE, found)
+    return found
+
+
+def run_serial_in_inventory_order(state: Any) -> None:
+    """Execute every operation host by host, in the inventory's order (control planes in their group's order).
+
+    pyinfra's own serial mode walks ``state.active_hosts``, a set: its order is not the inventory's, so the "last"
+    control plane could go first (the encryption rewrite would then run before the others have the config).
+    """
+    from pyinfra.api import operations as pyinfra_operations
+    from pyinfra.api.exceptions import PyinfraError
+    from pyinfra.context import ctx_state
+
+    state.is_executing = True
+    with ctx_state.use(state):
+        for host in list(state.inventory):
+            if host not in state.active_hosts:
+                continue
+            try:
+                pyinfra_operations._run_host_ops(state, host)
+            except PyinfraError:
+                state.fail_hosts({host})
+
+
+def operation_outcomes(state: Any, skip_prefix: str = "") -> dict[str, dict[str, list[str]]]:
+    """Per host: names of the operations that changed something, failed, or did not run."""
+    found: dict[str, dict[str, list[str]]] = {}
+    for host in state.inventory:
+        changed, failed, not_run = [], [], []
+        for op_hash in state.get_op_order():
+            op_data = state.ops[host].get(op_hash)
+            if op_data is None:
+                continue
+            name = ", ".join(sorted(state.get_op_meta(op_hash).names))
+            meta = op_data.operation_meta
+            if not meta.is_complete():
+                not_run.append(name)
+            elif meta.did_error():
+                failed.append(name)
+            elif meta.did_change() and not (skip_prefix and name.startswith(skip_prefix)):
+                changed.append(name)
+        found[host.name] = {"changed": changed, "failed": failed, "not_run": not_run}
+    return found
+
+
+def planned_changes(state: Any) -> dict[str, list[str]]:
+    """For --dry: per host, the operations that would change something."""
+    plan: dict[str, list[str]] = {}
+    for host in state.inventory:
+        names = []
+        for op_hash in state.get_op_order():
+            op_data = state.ops[host].get(op_hash)
+            if op_data is not None and op_data.operation_meta._maybe_is_change:
+                names.append(", ".join(sorted(state.get_op_meta(op_hash).names)))
+        plan[host.name] = names
+    return plan
+
+
+def control_planes(state: Any, group: str = "control_plane") -> list[Any]:
+    return list(state.inventory.get_group(group))
