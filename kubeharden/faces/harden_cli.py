@@ -95,10 +95,10 @@ def summarise(state: Any, run: Any) -> dict[str, Any]:
     outcomes = pyinfra_adapter.operation_outcomes(state, skip_prefix=GUARD_PREFIX)
     hosts: dict[str, Any] = {}
     for name, found in outcomes.items():
-        if found["failed"]:
+        if rollout.stopped_for(name) and name not in rollout.touched:
+            status = "not touched"  # its guard failed it on purpose: nothing ran there
+        elif found["failed"]:
             status = "failed"
-        elif rollout.stopped_for(name) and name not in rollout.touched:
-            status = "not touched"
         elif found["changed"]:
             status = "changed"
         else:

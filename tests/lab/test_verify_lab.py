@@ -131,7 +131,8 @@ def test_a_host_whose_key_does_not_match_is_not_checked(vlab: Lab, tmp_path: Pat
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["results"] == []
     error = report["summary"]["hosts"][0]["error"]
-    assert "SSH connection failed" in error and "host key" in error.lower()
+    assert "host key is not the one in the known_hosts file" in error and "never trusts a key" in error
+    assert (tmp_path / "known_hosts").read_text().count("\n") == 1, "known_hosts is never written"
 
 
 AUTHN = """apiVersion: apiserver.config.k8s.io/v1
