@@ -8,7 +8,7 @@ K8S_VERSION ?= v1.34.4
 DEB_PACKAGES := debootstrap systemd-container nftables iproute2 openssh-client openssl curl
 LAB_DIR ?= .lab
 
-.PHONY: deps python-env lab-assets lint test unit-test lab-test demo clean-lab
+.PHONY: deps python-env lab-assets lint audit test unit-test lab-test demo clean-lab
 
 deps:  ## Debian packages the lab needs (installed only when missing)
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -18,10 +18,11 @@ deps:  ## Debian packages the lab needs (installed only when missing)
 	fi
 	@command -v go >/dev/null || { echo "error: Go is needed to build the lab's Kubernetes binaries"; exit 2; }
 
-$(VENV)/.installed: pyproject.toml lab/pyproject.toml
+$(VENV)/.installed: pyproject.toml lab/pyproject.toml .ci/requirements.lock
 	@echo "[setup] Python environment in $(VENV): the product (kubeharden) and its test lab (kubeharden_lab)"
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r .ci/requirements.lock
 	$(VENV)/bin/pip install -q -e '.[dev]' -e ./lab
 	touch $@
 
@@ -31,7 +32,7 @@ lab-assets: deps python-env  ## Kubernetes binaries (Go build, cached) and the b
 	$(PY) -m kubeharden_lab.binaries $(K8S_VERSION)
 	$(PY) -c 'from kubeharden_lab.rootfs import ensure_rootfs; print(ensure_rootfs())'
 
-lint: python-env  ## ruff (lint, complexity, format) and mypy --strict over the product and the lab
+lint: python-env  ## ruff (lint incl. security rules S, complexity, format) and mypy --strict over the product and the lab
 	$(VENV)/bin/ruff check kubeharden lab tests inventories deploys
 	$(VENV)/bin/ruff format --check kubeharden lab tests inventories deploys
 	$(VENV)/bin/mypy kubeharden lab/kubeharden_lab
@@ -42,7 +43,10 @@ unit-test: python-env
 lab-test: lab-assets
 	$(PY) -m pytest tests/lab -v
 
-test: lab-assets lint  ## Everything CI runs: lint, unit tests, lab tests against real components
+audit: python-env  ## the locked Python dependencies against PyPI's advisory data (waivers: .ci/audit-waivers.json)
+	$(PY) .ci/dependency_audit.py .ci/requirements.lock --waivers .ci/audit-waivers.json
+
+test: lab-assets lint audit  ## Everything CI runs: lint, unit tests, lab tests against real components
 	$(PY) -m pytest tests/unit tests/lab -v -rs
 
 demo: lab-assets  ## The main job on the lab: make it (weakened), verify, harden, verify again, print the report

@@ -13,7 +13,7 @@ class Status(StrEnum):
     """PASS and FAIL for scored controls; WARN for unscored ones or checks that could not decide; SKIP for
     waived or not applicable controls (always with a reason)."""
 
-    PASS = "PASS"
+    PASS = "PASS"  # noqa: S105 -- a verdict, not a password
     FAIL = "FAIL"
     WARN = "WARN"
     SKIP = "SKIP"

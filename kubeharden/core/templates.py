@@ -18,7 +18,7 @@ _YAML = jinja2.Environment(
     loader=jinja2.PackageLoader("kubeharden", "templates"),
     undefined=jinja2.StrictUndefined,
     keep_trailing_newline=True,
-    autoescape=False,
+    autoescape=False,  # noqa: S701 -- YAML/nft text, never HTML
 )
 _TEXT = jinja2.Environment(
     loader=jinja2.PackageLoader("kubeharden", "templates"),
@@ -26,7 +26,7 @@ _TEXT = jinja2.Environment(
     keep_trailing_newline=True,
     trim_blocks=True,
     lstrip_blocks=True,
-    autoescape=False,
+    autoescape=False,  # noqa: S701 -- YAML/nft text, never HTML
 )
 
 

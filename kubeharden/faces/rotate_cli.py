@@ -44,7 +44,8 @@ def _current(targets: list[Target], path: str) -> encryption.ReadBack:
                 f"{target.name}: {path} could not be read ({secret.error if secret else 'not collected'}); "
                 "no key was rotated."
             )
-        assert secret is not None
+        if not (secret is not None):
+            raise AssertionError("invariant: secret is not None")  # an invariant, kept under python -O
         found[target.name] = None if secret.missing else encryption.ReadBack(str(secret.sha256), str(secret.text))
     try:
         shared = encryption.shared_config(found)
@@ -53,7 +54,8 @@ def _current(targets: list[Target], path: str) -> encryption.ReadBack:
     missing = sorted(name for name, read in found.items() if read is None)
     if shared is None or missing:
         fail(f"{path} is missing on {', '.join(missing)}: run `kubeharden harden` first; no key was rotated.")
-    assert shared is not None
+    if not (shared is not None):
+        raise AssertionError("invariant: shared is not None")  # an invariant, kept under python -O
     return shared
 
 
@@ -123,7 +125,8 @@ def rotate_key(inventory: Path, summary_json: Path | None) -> None:
         if step.rewrite:
             outcome = _rewrite(control_planes[0], list(settings.resources))
         else:
-            assert step.config is not None
+            if not (step.config is not None):
+                raise AssertionError("invariant: step.config is not None")  # an invariant, kept under python -O
             outcome = _roll_out(targets, step.config)
         entry = {
             "step": step.name,

@@ -59,7 +59,7 @@ def plan(state: HostState) -> ProbePlan:
     api = state.component(APISERVER)
     if api is not None:
         port = api.flag("--secure-port").value or "6443"
-        bind = api.flag("--bind-address").value or "0.0.0.0"
+        bind = api.flag("--bind-address").value or "0.0.0.0"  # noqa: S104 -- flag default read, not a bind
         if not port.isdigit() or int(port) == 0:
             api_note = f"kube-apiserver --secure-port={port}: no secure port to probe"
         elif _loopback(bind):

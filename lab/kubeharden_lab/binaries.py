@@ -138,7 +138,8 @@ def _go_build(packages: Sequence[str], output: str, cwd: Path, ldflags: str, wha
     cmd = ["go", "build", "-v", "-trimpath", f"-ldflags={ldflags}", "-o", output, *packages]
     started = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=cwd, env=_go_env(), stderr=subprocess.PIPE, text=True)
-    assert proc.stderr is not None
+    if not (proc.stderr is not None):
+        raise AssertionError("invariant: proc.stderr is not None")  # an invariant, kept under python -O
     last = started
     tail: list[str] = []
     for count, line in enumerate(proc.stderr, start=1):

@@ -261,7 +261,7 @@ def lab_down(lab_dir: Path) -> list[str]:
     if (lab_dir / "ssh_config").exists():
         try:
             access.LabShell(lab_dir).close(spec)
-        except Exception:  # a dead host's master connection is gone anyway
+        except Exception:  # noqa: S110 -- a dead host's master connection is gone anyway
             pass
     machines.stop_processes(spec.name, record.pids.values())
     machines.remove_cgroups(spec.name)

@@ -135,7 +135,8 @@ def _pod_security_test(state: HostState, comp: ComponentState, profile: Mapping[
 
 
 def judge_config(ctx: Context, test: ConfigTest) -> Outcome:
-    assert ctx.comp is not None
+    if not (ctx.comp is not None):
+        raise AssertionError("invariant: ctx.comp is not None")  # an invariant, kept under python -O
     if test.kind == "anonymous":
         return _anonymous_test(ctx.state, ctx.comp)
     return _pod_security_test(ctx.state, ctx.comp, ctx.profile)

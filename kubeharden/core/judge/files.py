@@ -16,7 +16,8 @@ def _ok(found: FileStat, test: FileTest) -> bool:
 
 def flag_path(state: HostState, test: FileTest) -> tuple[str | None, Outcome | None]:
     """The path a flag-named file test points at, or the outcome that says why there is none."""
-    assert test.flag is not None
+    if not (test.flag is not None):
+        raise AssertionError("invariant: test.flag is not None")  # an invariant, kept under python -O
     component, flag = test.flag
     comp = state.component(component)
     if comp is None:
@@ -47,7 +48,8 @@ def judge_file(ctx: Context, test: FileTest) -> Outcome:
         path, why = flag_path(state, test)
         if why is not None:
             return why
-    assert path is not None
+    if not (path is not None):
+        raise AssertionError("invariant: path is not None")  # an invariant, kept under python -O
     found = state.files.get(path)
     if found is None:
         return Outcome(Status.WARN, path, f"{path} was not collected")

@@ -44,7 +44,8 @@ def judge_flag_value(comp: ComponentState, test: FlagTest, wanted: str | tuple[s
 
 def judge_flag(ctx: Context, test: FlagTest) -> Outcome:
     comp = ctx.comp
-    assert comp is not None
+    if not (comp is not None):
+        raise AssertionError("invariant: comp is not None")  # an invariant, kept under python -O
     if test.unless_flag:
         other = comp.flag(test.unless_flag).value
         if other is not None:
@@ -64,7 +65,8 @@ def judge_flag(ctx: Context, test: FlagTest) -> Outcome:
 
 def judge_urls(ctx: Context, test: UrlsTest) -> Outcome:
     comp = ctx.comp
-    assert comp is not None
+    if not (comp is not None):
+        raise AssertionError("invariant: comp is not None")  # an invariant, kept under python -O
     seen: list[str] = []
     plain: list[str] = []
     for flag in test.flags:

@@ -27,7 +27,7 @@ from kubeharden.core.planning.registry import planner
 from kubeharden.core.templates import ADMISSION_CONFIG, AUDIT_POLICY, AUTHENTICATION_CONFIG, render_template
 from kubeharden.core.versions import AnonymousAuthStrategy
 
-_UNSPECIFIED = frozenset({"0.0.0.0", "::"})
+_UNSPECIFIED = frozenset({"0.0.0.0", "::"})  # noqa: S104 -- values recognised, not a bind
 ENDPOINT_ANNOTATION = "kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint"
 
 
@@ -38,7 +38,8 @@ def _test(control: Control, flag: str, index: int = 0) -> FlagTest:
 def _path(ed: PodEditor, test: FlagTest) -> str:
     """The path a SET test's default names (a profile key)."""
     value = resolve(test.default, ed.values)
-    assert isinstance(value, str), f"{test.flag}: the catalog names no path"
+    if not (isinstance(value, str)):
+        raise AssertionError(f"{test.flag}: the catalog names no path")  # an invariant, kept under python -O
     return posixpath.normpath(value)
 
 

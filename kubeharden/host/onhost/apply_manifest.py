@@ -119,8 +119,8 @@ def healthy(component: str, argv: list[str]) -> tuple[bool, str]:
     try:
         if component == "kube-apiserver":
             port = int(flag_value(argv, "--secure-port", "6443"))
-            bind = flag_value(argv, "--bind-address", "0.0.0.0")
-            host = "127.0.0.1" if bind in ("0.0.0.0", "::", "") else bind
+            bind = flag_value(argv, "--bind-address", "0.0.0.0")  # noqa: S104 -- flag default read, not a bind
+            host = "127.0.0.1" if bind in ("0.0.0.0", "::", "") else bind  # noqa: S104 -- values recognised, not a bind
             with tempfile.TemporaryDirectory(prefix="kh-") as work:
                 creds = _kubeconfig_creds("/etc/kubernetes/admin.conf", work)
                 if creds is None:

@@ -922,7 +922,7 @@ def prepare_mounts(plan: ContainerPlan, emptydir_root: str) -> list[Mount]:
         if vol.type == EMPTY_DIR:
             base = os.path.join(emptydir_root, name)
             os.makedirs(base, exist_ok=True)
-            os.chmod(base, 0o777)  # the kubelet's emptyDir mode
+            os.chmod(base, 0o777)  # noqa: S103 -- the kubelet's emptyDir mode
         else:
             base = vol.path
             try:
@@ -992,7 +992,7 @@ _SKELETON_FILES = {
     "/etc/nsswitch.conf": "passwd: files\ngroup: files\nhosts: files dns\n",
 }
 _SKELETON_DIRS = {
-    "/etc": 0o755, "/tmp": 0o1777, "/root": 0o700, "/home/nonroot": 0o700, "/usr/local/bin": 0o755,
+    "/etc": 0o755, "/tmp": 0o1777, "/root": 0o700, "/home/nonroot": 0o700, "/usr/local/bin": 0o755,  # noqa: S108 -- a container's skeleton
     "/proc": 0o555, "/sys": 0o555, "/dev": 0o755, "/run": 0o755, "/var": 0o755,
 }  # fmt: skip
 
@@ -1091,7 +1091,7 @@ def _make_dev(libc: _Libc, root: str) -> None:
     if os.path.isdir("/dev/pts"):
         _bind(libc, "/dev/pts", _mountpoint(root, "/dev/pts", is_dir=True), False, True)
         os.symlink("pts/ptmx", os.path.join(dev, "ptmx"))
-    libc.mount("tmpfs", _mountpoint(root, "/dev/shm", is_dir=True), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m")
+    libc.mount("tmpfs", _mountpoint(root, "/dev/shm", is_dir=True), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m")  # noqa: S108 -- a container's /dev/shm
     for name, link in (
         ("fd", "/proc/self/fd"),
         ("stdin", "/proc/self/fd/0"),
@@ -1183,7 +1183,7 @@ def exec_container(spec_path: str) -> NoReturn:
             signal.signal(sig, signal.SIG_DFL)
         sys.stdout.flush()
         sys.stderr.flush()
-        os.execve(path, argv, env)
+        os.execve(path, argv, env)  # noqa: S606 -- exec of the pod's own argv
     except BaseException as exc:
         print(f"kubeharden-lab: cannot start the container: {exc}", file=sys.stderr, flush=True)
         os._exit(128)
@@ -1459,7 +1459,8 @@ class PodWorker(threading.Thread):
             self.state = "running" if self.probes.started else "starting"
 
     def _start(self, now: float) -> None:
-        assert self.manifest is not None
+        if not (self.manifest is not None):
+            raise AssertionError("invariant: self.manifest is not None")  # an invariant, kept under python -O
         try:
             plan = plan_container(
                 self.manifest, node_ip=read_node_ip(self.config.node_json), bin_root=self.config.bin_root

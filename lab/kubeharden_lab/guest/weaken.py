@@ -73,7 +73,7 @@ def loosen_modes():
         for name in files:
             os.chmod(os.path.join(root, name), 0o644)
     if os.path.isdir("/var/lib/etcd"):
-        os.chmod("/var/lib/etcd", 0o755)
+        os.chmod("/var/lib/etcd", 0o755)  # noqa: S103 -- the lab's weakened state on purpose
 
 
 def main(role):
