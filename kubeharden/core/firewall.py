@@ -143,9 +143,15 @@ def check_settings(profile: Mapping[str, Any], where: str) -> list[str]:
     for key in ("kubeharden_firewall_admin_cidrs", "kubeharden_firewall_load_balancers"):
         for item in profile.get(key) or []:
             try:
-                parse_cidr(item, f"{where}: {key}")
+                net = parse_cidr(item, f"{where}: {key}")
             except FirewallError as exc:
                 problems.append(str(exc))
+                continue
+            if net.prefixlen == 0:
+                problems.append(
+                    f"{where}: {key} has {item!r}, which admits every address and makes the ACL no ACL: list the "
+                    "networks the traffic really comes from, or waive the area 'firewall' with a reason"
+                )
     if enabled and not profile.get("kubeharden_firewall_admin_cidrs"):
         problems.append(
             f"{where}: kubeharden_firewall_admin_cidrs is empty while the firewall is on: nobody could reach SSH; "

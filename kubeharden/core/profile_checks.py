@@ -13,6 +13,7 @@ from typing import Any
 from kubeharden.core import flag_ops, values
 from kubeharden.core.catalog import AREAS, by_id, for_component, profile_params
 from kubeharden.core.catalog.model import Op, cis_value, resolve
+from kubeharden.core.connection_checks import connection_problems
 from kubeharden.core.firewall import check_settings as check_firewall
 from kubeharden.core.profile import (
     AREA_SWITCHES,
@@ -259,8 +260,13 @@ def check_values(p: Mapping[str, Any], where: str) -> list[str]:
     )
 
 
-def validate_inventory(hosts: Mapping[str, tuple[list[str], Mapping[str, Any]]]) -> dict[str, Profile]:
-    """Validate every host (name -> (groups, data)) before any is contacted; collect all problems first."""
+def validate_inventory(
+    hosts: Mapping[str, tuple[list[str], Mapping[str, Any]]], strict_forced: bool = True
+) -> dict[str, Profile]:
+    """Validate every host (name -> (groups, data)) before any is contacted; collect all problems first.
+
+    ``strict_forced``: whether the caller forces strict host-key checking on its connections (kubeharden's own
+    commands do); where it cannot, an inventory must ask for it itself."""
     problems: list[str] = []
     profiles: dict[str, Profile] = {}
     if not hosts:
@@ -274,12 +280,7 @@ def validate_inventory(hosts: Mapping[str, tuple[list[str], Mapping[str, Any]]])
             problems.append(f"{where}: is in neither control_plane nor workers (groups: {', '.join(groups) or '-'})")
         if {"control_plane", "workers"} <= set(groups):
             problems.append(f"{where}: is in both control_plane and workers; a host has one role")
-        strict = data.get("ssh_strict_host_key_checking", "yes")
-        if strict not in ("yes", True):
-            problems.append(
-                f"{where}: ssh_strict_host_key_checking is {strict!r}; kubeharden connects only with strict "
-                "host-key checking ('yes'): put the host key in the known_hosts file first"
-            )
+        problems += connection_problems(data, where, strict_forced)
         try:
             profiles[name] = validate_profile(data, where)
         except ProfileError as exc:

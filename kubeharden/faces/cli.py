@@ -45,9 +45,13 @@ def render_cmd(manifest: Path, version: str | None) -> None:
     from kubeharden.core.planning import render_manifest
 
     try:
-        text = manifest.read_text()
+        raw = manifest.read_bytes()
     except OSError as exc:
         _fail(f"cannot read {manifest}: {exc.strerror}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        _fail(f"{manifest}: is not UTF-8 text (byte {exc.start}); a static pod manifest is UTF-8 YAML")
     try:
         click.echo(render_manifest(text, version=version), nl=False)
     except ValueError as exc:

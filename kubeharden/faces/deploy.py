@@ -15,6 +15,7 @@ Use them from your own deploy file (pyinfra "packaged deploys")::
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,15 +81,49 @@ def prepare_run(
     return Run(targets, states, plan)
 
 
+def _inventory_hosts(pyinfra_state: Any) -> dict[str, tuple[list[str], dict[str, Any]]]:
+    return {h.name: (list(h.groups), dict(h.data.dict())) for h in pyinfra_state.inventory}
+
+
+def guard_pyinfra_cli() -> None:
+    """For deploys/config.py: pyinfra's CLI validates the whole inventory and forces strict host-key checking
+    BEFORE it connects to any host; a problem exits 2 with every message and no connection made."""
+    from kubeharden.core.profile import ProfileError
+    from kubeharden.core.profile_checks import validate_inventory
+    from kubeharden.faces.inventory_file import InventoryError, load_inventory
+
+    def refuse(exc: Exception) -> None:
+        sys.stderr.write(f"error: {exc}\nno host was contacted.\n")
+        sys.exit(2)
+
+    def check_file(path: str) -> None:
+        try:
+            hosts = load_inventory(path)
+            validate_inventory({name: (h.groups, h.data) for name, h in hosts.items()}, strict_forced=True)
+        except (InventoryError, ProfileError) as exc:
+            refuse(exc)
+
+    def check(pyinfra_state: Any) -> None:
+        try:
+            validate_inventory(_inventory_hosts(pyinfra_state), strict_forced=True)
+        except ProfileError as exc:
+            refuse(exc)
+        pyinfra_adapter.force_strict_host_keys(pyinfra_state)
+
+    pyinfra_adapter.before_cli_connect(check_file, check)
+
+
 def targets_from_state(pyinfra_state: Any) -> list[Target]:
     """The pyinfra CLI path: validate the whole inventory pyinfra loaded (every host's merged data, misspelt
-    kubeharden_ keys included), once; raises DeployError with every problem."""
+    kubeharden_ keys included), once; raises DeployError with every problem. Without the pre-connect guard
+    (deploys/config.py) pyinfra has already connected, with the host-key policy the inventory asked for: an
+    inventory that does not ask for strict checking is refused here."""
     from kubeharden.core.profile import ProfileError
     from kubeharden.core.profile_checks import validate_inventory
 
-    hosts = {h.name: (list(h.groups), dict(h.data.dict())) for h in pyinfra_state.inventory}
+    hosts = _inventory_hosts(pyinfra_state)
     try:
-        profiles = validate_inventory(hosts)
+        profiles = validate_inventory(hosts, strict_forced=pyinfra_adapter.cli_guarded(pyinfra_state))
     except ProfileError as exc:
         raise DeployError(f"{exc}\nno host was changed") from None
     return [

@@ -63,11 +63,25 @@ def load_inventory(path: str | Path) -> dict[str, InventoryHost]:
                     f"inventory {path}: group {group!r} has an entry {entry!r}; expected 'name' or ('name', {{data}})"
                 )
             host = hosts.setdefault(name, InventoryHost(name))
+            if group in host.groups:
+                raise InventoryError(f"inventory {path}: host {name!r} is listed twice in group {group!r}")
+            if data and host_data.get(name):
+                raise InventoryError(
+                    f"inventory {path}: host {name!r} has data in two groups ({host.groups[0]!r} and {group!r}); "
+                    "give its data once (pyinfra would merge them silently), list it by name elsewhere"
+                )
             host.groups.append(group)
             host_data.setdefault(name, {}).update(data)
     if not hosts:
         raise InventoryError(f"inventory {path} defines no hosts (no module-level list of hosts)")
     group_data = _load_group_data(path.parent / "group_data")
+    groups = {g for h in hosts.values() for g in h.groups}
+    stray = sorted(set(group_data) - groups - {"all"})
+    if stray:
+        raise InventoryError(
+            f"inventory {path}: group_data/{stray[0]}.py names no group of the inventory, so pyinfra would ignore "
+            f"it silently (groups: {', '.join(sorted(groups))}; all.py is for every host)"
+        )
     for name, host in hosts.items():
         merged = dict(group_data.get("all", {}))
         for group in host.groups:

@@ -43,6 +43,11 @@ def verify(
     verbose: bool,
 ) -> None:
     """Check every host of INVENTORY (a pyinfra inventory file) and report each control with evidence."""
+    for path in (json_file, junit_file, markdown_file):
+        if path is not None and not path.absolute().parent.is_dir():
+            click.echo(f"error: {path}: its directory {path.absolute().parent} does not exist", err=True)
+            click.echo("nothing was contacted; fix the path and run again", err=True)
+            sys.exit(EXIT_UNCHECKED)
     try:
         report = run_verify(inventory, limit=limit, probes=not no_probes, progress=_progress)
     except VerifyInputError as exc:

@@ -17,6 +17,7 @@ from kubeharden.core.host_doc import CollectSpec, HostDocument
 from kubeharden.core.state import CollectionError, parse_output
 from kubeharden.host import pyinfra_adapter
 from kubeharden.host.invoke import program_command
+from kubeharden.host.transport import last_lines
 
 
 class HostCollection(FactBase[HostDocument]):
@@ -52,7 +53,7 @@ def collect(state: Any, host: Any, spec: CollectSpec) -> HostDocument:
     """Run the collector on ``host`` with its privilege, nothing printed; raises CollectionError with the reason."""
     ok, stdout, stderr = pyinfra_adapter.run_program(state, host, "collector", dict(spec))
     if not ok and not any(line.startswith("KUBEHARDEN-STATE ") for line in stdout):
-        message = " ".join(stderr)[-500:] or "no message"
+        message = last_lines("\n".join(stderr), 500) or "no message"
         if "sudo" in message and ("password" in message or "not allowed" in message):
             message += " (the collector needs root: give the SSH user passwordless sudo and set _sudo=True)"
         raise CollectionError(f"host {host.name}: the collector failed: {message}")

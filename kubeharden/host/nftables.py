@@ -35,6 +35,7 @@ from kubeharden.host.invoke import with_privilege
 from kubeharden.host.operations import _guard
 from kubeharden.host.rollout import Rollout
 from kubeharden.host.ssh import ssh_argv
+from kubeharden.host.transport import last_lines
 
 Q = QuoteString
 CONFIRMED = "KUBEHARDEN-FW-CONFIRMED"
@@ -108,8 +109,8 @@ def _confirm(data: Mapping[str, Any], name: str, deadline: float) -> tuple[bool,
             return True, ""
         stderr = proc.stderr.decode(errors="replace").strip()
         if proc.returncode != 255:
-            return False, f"the revert timer was no longer active (it fired already): {stderr[-300:]}"
-        last = f"new SSH connection failed: {stderr[-300:] or 'no message'}"
+            return False, f"the revert timer was no longer active (it fired already): {last_lines(stderr, 300)}"
+        last = f"new SSH connection failed: {last_lines(stderr, 300) or 'no message'}"
         time.sleep(1)
     return False, last
 

@@ -25,6 +25,7 @@ from kubeharden.core.host_doc import MARKER
 from kubeharden.core.state import FileStat, parse_output
 from kubeharden.host import pyinfra_adapter
 from kubeharden.host.rollout import Rollout
+from kubeharden.host.transport import last_lines
 
 REMOTE_DIR = "/var/lib/kubeharden"
 ADMIN_KUBECONFIG = "/etc/kubernetes/admin.conf"
@@ -228,7 +229,7 @@ def plain_counts(state: Any, host: Any, resources: list[str]) -> dict[str, int |
     spec["encryption"] = {"resources": resources, "sample": 0}  # type: ignore[assignment]
     _ok, stdout, stderr = pyinfra_adapter.run_program(state, host, "collector", spec)
     if not any(line.startswith(MARKER) for line in stdout):
-        return {r: "the collector failed: " + (" ".join(stderr)[-300:] or "no output") for r in resources}
+        return {r: "the collector failed: " + (last_lines("\n".join(stderr), 300) or "no output") for r in resources}
     document = parse_output(host.name, "\n".join(stdout))
     etcd = (document.get("encryption") or {}).get("etcd") or {}
     if "error" in etcd:
@@ -254,7 +255,9 @@ def _rewrite(state: Any, host: Any, resources: list[str], rollout: Rollout) -> b
         names = [line for line in stdout if "/" in line]
         rollout.rewritten[resource] = rollout.rewritten.get(resource, 0) + len(names)
         if not ok:
-            rollout.fail(host.name, f"rewriting {resource} failed after {len(names)}: " + " ".join(stderr)[-400:])
+            rollout.fail(
+                host.name, f"rewriting {resource} failed after {len(names)}: " + last_lines("\n".join(stderr), 400)
+            )
             host.log(f"FAILED: {rollout.error}")
             return False
         plain = plain_counts(state, host, [resource])[resource]

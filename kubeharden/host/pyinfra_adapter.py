@@ -130,3 +130,45 @@ def planned_changes(state: Any) -> dict[str, list[str]]:
 
 def control_planes(state: Any, group: str = "control_plane") -> list[Any]:
     return list(state.inventory.get_group(group))
+
+
+def force_strict_host_keys(state: Any) -> None:
+    """Strict host-key checking on every host of a State pyinfra's CLI made (its connector data is read when the
+    host is made, so both the host data and the connector's copy are set)."""
+    for host in state.inventory:
+        host.data.ssh_strict_host_key_checking = "yes"
+        connector_data = getattr(getattr(host, "connector", None), "data", None)
+        if isinstance(connector_data, dict):
+            connector_data["ssh_strict_host_key_checking"] = "yes"
+
+
+def before_cli_connect(check_file: Callable[[str], None], check: Callable[[Any], None]) -> None:
+    """In pyinfra's CLI (which runs a config file first: deploys/config.py calls this): ``check_file(path)`` on an
+    inventory file before pyinfra parses it (its own type errors would exit 1 without naming the host), and
+    ``check(state)`` after it loaded the inventory and before it connects to any host. Both exit on a problem."""
+    import pyinfra_cli.cli as pyinfra_cli  # type: ignore[import-untyped]
+
+    connect_all = pyinfra_cli.connect_all
+    if getattr(connect_all, "_kubeharden_guard", False):
+        return
+    make_inventory = pyinfra_cli.make_inventory
+
+    def checked_inventory(inventory: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(inventory, str) and inventory.endswith(".py"):
+            check_file(inventory)
+        return make_inventory(inventory, *args, **kwargs)
+
+    pyinfra_cli.make_inventory = checked_inventory
+
+    def guarded(state: Any) -> None:
+        check(state)
+        setattr(state, "_kubeharden_guarded", True)  # noqa: B010 -- pyinfra's State has no such field
+        connect_all(state)
+
+    setattr(guarded, "_kubeharden_guard", True)  # noqa: B010
+    pyinfra_cli.connect_all = guarded
+
+
+def cli_guarded(state: Any) -> bool:
+    """Whether this State was checked (and made strict) by the pre-connect guard."""
+    return bool(getattr(state, "_kubeharden_guarded", False))

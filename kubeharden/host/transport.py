@@ -34,15 +34,27 @@ def collector_command(data: Mapping[str, Any], spec: CollectSpec | None = None) 
     return with_privilege(program_command("collector", dict(spec if spec is not None else verify_spec())), data)
 
 
+def last_lines(text: str, limit: int = 700) -> str:
+    """The last whole lines of ``text`` within ``limit`` characters (never cut mid-word), joined by ' | '."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip() and not line.startswith("@@@")]
+    kept: list[str] = []
+    for line in reversed(lines):
+        if kept and sum(len(k) + 3 for k in kept) + len(line) > limit:
+            break
+        kept.insert(0, line)
+    return " | ".join(kept)
+
+
 def _explain(name: str, address: str, stderr: str) -> str:
+    said = last_lines(stderr)
     if "Host key verification failed" in stderr or "REMOTE HOST IDENTIFICATION HAS CHANGED" in stderr:
         return (
             f"host {name} ({address}): its SSH host key is not the one in the known_hosts file (unknown or changed); "
             "kubeharden never trusts a key on first use: verify the key out of band and add it to "
-            f"ssh_known_hosts_file. ssh said: {stderr[-700:]}"
+            f"ssh_known_hosts_file. ssh said: {said}"
         )
     return (
-        f"host {name} ({address}): SSH connection failed: {stderr[-700:] or 'no message'} "
+        f"host {name} ({address}): SSH connection failed: {said or 'no message'} "
         "(kubeharden checks host keys strictly: the host's key must be in ssh_known_hosts_file)"
     )
 
@@ -69,17 +81,17 @@ class OpenSSHTransport:
         if proc.returncode == 255:
             raise CollectionError(_explain(host.name, host.address, stderr))
         if proc.returncode == 127:
-            raise CollectionError(f"host {host.name}: python3 is not installed on the host ({stderr[-300:]})")
+            raise CollectionError(f"host {host.name}: python3 is not installed on the host ({last_lines(stderr, 300)})")
         if "future feature annotations" in stderr:
             raise CollectionError(f"host {host.name}: python3 on the host is older than 3.7, which kubeharden needs")
         if proc.returncode == 1 and "sudo" in stderr and "password" in stderr:
             raise CollectionError(
-                f"host {host.name}: sudo asked for a password ({stderr[-200:]}); kubeharden runs sudo -n: give the SSH "
-                "user passwordless sudo"
+                f"host {host.name}: sudo asked for a password ({last_lines(stderr, 200)}); kubeharden runs sudo -n: "
+                "give the SSH user passwordless sudo"
             )
         if proc.returncode != 0 and "KUBEHARDEN-STATE " not in proc.stdout.decode(errors="replace"):
             raise CollectionError(
-                f"host {host.name}: the collector exited {proc.returncode}: {stderr[-500:] or 'no message'}"
+                f"host {host.name}: the collector exited {proc.returncode}: {last_lines(stderr, 500) or 'no message'}"
             )
         return proc.stdout.decode(errors="replace")
 

@@ -153,7 +153,7 @@ CASES = [
     ),
     ("no-control-plane", 'workers = [("w1", H)]', ["control_plane"]),
     ("no-role", 'control_plane = [("cp1", H)]\netcd_nodes = [("e1", H)]', ["e1", "neither"]),
-    ("two-roles", 'control_plane = [("cp1", H)]\nworkers = [("cp1", H)]', ["both"]),
+    ("two-roles", 'control_plane = [("cp1", H)]\nworkers = ["cp1"]', ["both"]),
     ("bad-entry", "control_plane = [42]", ["42"]),
     ("syntax-error", "control_plane = [(", ["cannot be read"]),
     ("no-hosts", "x = 1", ["no hosts"]),
@@ -256,3 +256,35 @@ def test_all_problems_are_reported_at_once() -> None:
     text = str(info.value)
     assert "host cp1" in text and "host cp2" in text
     assert len(info.value.problems) == 3
+
+
+def test_ssh_errors_are_cut_at_whole_lines_never_mid_word() -> None:
+    from kubeharden.host.transport import last_lines
+
+    stderr = "\n".join(f"line {i}: " + "word " * 20 for i in range(30)) + "\nHost key verification failed."
+    said = last_lines(stderr, 300)
+    assert said.endswith("Host key verification failed.")
+    assert all(part.startswith("line ") or part.startswith("Host key") for part in said.split(" | "))
+    assert len(said) <= 300 + 3 * said.count(" | ")
+    assert last_lines("@@@@@@@@@@@\none\n\n") == "one"
+
+
+def test_a_group_data_file_that_names_no_group_is_refused(tmp_path: Path) -> None:
+    from kubeharden.faces.inventory_file import InventoryError, load_inventory
+
+    (tmp_path / "group_data").mkdir()
+    (tmp_path / "group_data" / "control-plane.py").write_text("kubeharden_audit_log_maxage = 90\n")
+    (tmp_path / "inventory.py").write_text('control_plane = ["cp1"]\n')
+    with pytest.raises(InventoryError, match=r"group_data/control-plane\.py names no group"):
+        load_inventory(tmp_path / "inventory.py")
+    (tmp_path / "group_data" / "control-plane.py").rename(tmp_path / "group_data" / "control_plane.py")
+    assert load_inventory(tmp_path / "inventory.py")["cp1"].data["kubeharden_audit_log_maxage"] == 90
+
+
+def test_the_pyinfra_cli_without_the_guard_refuses_an_inventory_that_does_not_ask_for_strict_keys() -> None:
+    from kubeharden.core.profile_checks import validate_inventory
+
+    hosts = {"cp1": (["control_plane"], {"kubeharden_firewall_admin_cidrs": ["192.0.2.10/32"]})}
+    validate_inventory(hosts, strict_forced=True)
+    with pytest.raises(ProfileError, match="accept-new"):
+        validate_inventory(hosts, strict_forced=False)
