@@ -325,6 +325,49 @@ def shared_config(found: Mapping[str, ReadBack | None]) -> ReadBack | None:
     return next(iter(present.values()))
 
 
+def is_readers(text: str, settings: Settings) -> bool:
+    """Whether ``text`` is a readers file: identity first, a key of the profile's provider behind it."""
+    parsed = parse_config(text)
+    first = parsed.providers_for(settings.resources[0])
+    return bool(first) and first[0].type == "identity" and bool(parsed.all_keys(settings.provider))
+
+
+def readers_config(settings: Settings, final_text: str) -> str:
+    """The first pass of a first enablement: the final file's providers behind identity, so every apiserver can read
+    what the first to encrypt writes, and none encrypts yet."""
+    parsed = parse_config(final_text)
+    others = [e for e in parsed.providers_for(settings.resources[0]) if e.type != "identity"]
+    return render_config(settings.resources, [ProviderEntry("identity"), *others])
+
+
+def _keys_of(parsed: ParsedConfig) -> dict[tuple[str, str], str]:
+    return {(p, k.name): k.secret for p in KEYED_PROVIDERS for k in parsed.all_keys(p)}
+
+
+def resume_config(found: Mapping[str, ReadBack | None], settings: Settings) -> ReadBack | None:
+    """The file to continue from: the one every control plane that has a file agrees on, or, after an interrupted
+    enablement (some control planes with the readers file, some with the final one, none with a secret another
+    file names differently), the final one: every control plane that has either can read what it encrypts.
+
+    Raises EncryptionError naming the hosts and short hashes when the files cannot be reconciled."""
+    present = {host: read for host, read in found.items() if read is not None}
+    if len({read.sha256 for read in present.values()}) <= 1:
+        return shared_config(found)
+    parsed = {host: parse_config(read.text, f"the EncryptionConfiguration of {host}") for host, read in present.items()}
+    keys: dict[tuple[str, str], str] = {}
+    compatible = True
+    for config in parsed.values():
+        for name, secret in _keys_of(config).items():
+            compatible = compatible and keys.setdefault(name, secret) == secret
+    finals = {present[h].sha256: present[h] for h in present if not is_readers(present[h].text, settings)}
+    readers = {present[h].sha256 for h in present if is_readers(present[h].text, settings)}
+    if compatible and len(finals) == 1 and len(readers) <= 1:
+        final = next(iter(finals.values()))
+        if set(_keys_of(parse_config(final.text))) == set(keys):
+            return final
+    return shared_config(found)
+
+
 def desired_config(
     settings: Settings,
     existing: ReadBack | None,

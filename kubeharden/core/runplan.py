@@ -59,6 +59,9 @@ class EncryptionDecision:
     config: str | None = field(default=None, repr=False)
     rewrite: bool = False
     generated: bool = False
+    stage: str = "final"
+    """"readers": the first pass of a first enablement on several control planes (key behind identity, nothing
+    encrypted yet); "final": the profile's provider first."""
 
 
 @dataclass
@@ -116,21 +119,34 @@ def decide_encryption(
             raise EncryptionError(f"{target.name}: {path} could not be read back ({why}); nothing was changed")
         found[target.name] = None if secret.missing else ReadBack(str(secret.sha256), str(secret.text))
     settings = encryption.settings_from_profile(profile)
-    shared = encryption.shared_config(found)
-    text, generated = encryption.desired_config(settings, shared, f"{path} on the control planes", make_key)
-    rewrite = shared is None
+    shared = encryption.resume_config(found, settings)
+    where = f"{path} on the control planes"
+    text, generated = encryption.desired_config(settings, shared, where, make_key)
+    missing = [name for name, read in found.items() if read is None]
+    if len(control_planes) > 1 and settings.provider != "kms":
+        readers = encryption.readers_config(settings, text)
+        if (shared is None or encryption.is_readers(shared.text, settings)) and not _all_have(found, readers):
+            # a first enablement: every apiserver must read the key before any writes with it
+            return EncryptionDecision(readers, False, generated, "readers")
+    rewrite = shared is None or bool(missing)
     if shared is not None:
         before = encryption.summarize(encryption.parse_config(shared.text)).first_provider()
         after = encryption.summarize(encryption.parse_config(text)).first_provider()
         old_rules = encryption.parse_config(shared.text)
         covered = all(old_rules.providers_for(r) for r in settings.resources)
-        rewrite = before is None or after is None or before[0] != after[0] or not covered
+        rewrite = rewrite or before is None or after is None or before[0] != after[0] or not covered
+        rewrite = rewrite or any(read is not None and read.sha256 != shared.sha256 for read in found.values())
     for target in control_planes:
         api = states[target.name].components.get("kube-apiserver")
         manifest = api.manifest if api is not None else None
         if manifest is None or manifest.get_flag("--encryption-provider-config") != path:
             rewrite = True
     return EncryptionDecision(text, rewrite, generated)
+
+
+def _all_have(found: Mapping[str, ReadBack | None], text: str) -> bool:
+    digest = encryption.sha256_text(text)
+    return all(read is not None and read.sha256 == digest for read in found.values())
 
 
 def _file_tests(selection: frozenset[str] | None, profile: Profile) -> Iterable[tuple[Control, FileTest]]:
@@ -191,6 +207,7 @@ def _component_plans(
             target.profile.values,
             manifest_path=f"{MANIFEST_DIR}/{component}.yaml",
             encryption_config=decision.config,
+            encryption_stage=decision.stage,
             areas=selection,
         )
         if plan.problems:

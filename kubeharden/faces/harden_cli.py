@@ -165,15 +165,38 @@ def harden(inventory: Path, dry: bool, only: str | None, summary_json: Path | No
             click.echo(f"{name}: {len(ops)} change(s)")
             for op in ops:
                 click.echo(f"    {op}")
+        if run.plan.encryption.stage == "readers":
+            click.echo(
+                "encryption: this pass adds the key behind identity everywhere; a second pass makes it the writer"
+            )
         write_json(summary_json, {"dry": True, "hosts": plan})
         return
-    click.echo("--> applying, one host at a time", err=True)
-    try:
-        pyinfra_adapter.run_serial_in_inventory_order(state)
-    except PyinfraError as exc:
-        click.echo(f"pyinfra: {exc}", err=True)
-    summary = summarise(state, run)
-    write_json(summary_json, summary)
-    print_summary(summary)
-    if summary["failed_host"] or state.failed_hosts:
-        fail(f"hardening stopped at {summary['failed_host'] or 'a host'}: {summary['error']}", 1)
+    passes = []
+    while True:
+        click.echo("--> applying, one host at a time", err=True)
+        try:
+            pyinfra_adapter.run_serial_in_inventory_order(state)
+        except PyinfraError as exc:
+            click.echo(f"pyinfra: {exc}", err=True)
+        summary = summarise(state, run)
+        summary["encryption_stage"] = run.plan.encryption.stage
+        passes.append(summary)
+        stopped = summary["failed_host"] or state.failed_hosts
+        if stopped or run.plan.encryption.stage != "readers" or len(passes) > 1:
+            break
+        click.echo(
+            "--> encryption: every control plane now reads the new key (identity still first); second pass: "
+            "the key becomes the writer, then existing resources are rewritten",
+            err=True,
+        )
+        state, run = start(targets, selection)
+    changed = any(p["changed"] for p in passes)
+    document = passes[0] if len(passes) == 1 else {**passes[-1], "changed": changed, "passes": passes}
+    write_json(summary_json, document)
+    for index, summary in enumerate(passes, 1):
+        if len(passes) > 1:
+            click.echo(f"pass {index} (encryption {summary['encryption_stage']}):")
+        print_summary(summary)
+    last = passes[-1]
+    if last["failed_host"] or state.failed_hosts:
+        fail(f"hardening stopped at {last['failed_host'] or 'a host'}: {last['error']}", 1)

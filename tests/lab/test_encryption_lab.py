@@ -73,6 +73,60 @@ def secret_value(lab: Lab, name: str, server: str | None = None) -> str:
     return base64.b64decode(out.strip()).decode()
 
 
+DECRYPTION_ERRORS = ("transformer", "decrypt", "identity", "failed to decode", "invalid padding")
+
+
+class Sampler:
+    """Every 0.5 s: write a new Secret through one apiserver (in turn) and read it back through EVERY apiserver.
+
+    A read that fails with a decryption error ("identity transformer tried to read encrypted data") is the defect
+    of an enablement without a readers pass: FAILED. Any other error (an apiserver restarting through the health
+    gate: refused, not ready, timeout) is "unavailable"; each apiserver must also answer some reads.
+    """
+
+    def __init__(self, lab: Lab, servers: list[str]) -> None:
+        self.lab, self.servers = lab, servers
+        self.failed: list[str] = []
+        self.unavailable = 0
+        self.ok_through = dict.fromkeys(servers, 0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=120)
+
+    def counts(self) -> str:
+        return f"sampled: ok {self.ok_through}, unavailable {self.unavailable}, FAILED {len(self.failed)}"
+
+    def _kubectl(self, server: str, args: str) -> tuple[bool, str]:
+        kubectl = f"kubectl --kubeconfig /etc/kubernetes/admin.conf --server https://{server}:6443 --request-timeout=5s"
+        try:
+            proc = self.lab.shell.run("cp1", f"{kubectl} {args}", check=False, timeout=30)
+        except subprocess.TimeoutExpired:
+            return False, "timeout"
+        return proc.returncode == 0, str(proc.stdout) + str(proc.stderr)
+
+    def _run(self) -> None:
+        round_ = 0
+        while not self._stop.is_set():
+            name, writer = f"sample-{round_}", self.servers[round_ % len(self.servers)]
+            round_ += 1
+            written, _ = self._kubectl(writer, f"create secret generic {name} --from-literal=value=v{round_}")
+            for server in self.servers if written else []:
+                ok, out = self._kubectl(server, f"get secret {name} -o jsonpath={{.data.value}}")
+                if ok:
+                    self.ok_through[server] += 1
+                elif any(word in out.lower() for word in DECRYPTION_ERRORS):
+                    self.failed.append(f"{name} written via {writer}, read via {server}: {out.strip()[-300:]}")
+                else:
+                    self.unavailable += 1
+            self._stop.wait(0.5)
+
+
 def kh(state: dict[str, Any], *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
     proc = run_cli(*args, check=check)
     state["outputs"].append(f"$ kubeharden {' '.join(args)}\n{proc.stdout}\n{proc.stderr}")
@@ -94,10 +148,18 @@ def test_a_secret_made_before_hardening_is_stored_plain(lab: Lab) -> None:
 def test_harden_enables_encryption_and_rewrites_existing_secrets(
     lab: Lab, tmp_path: Path, state: dict[str, Any]
 ) -> None:
+    sampler = Sampler(lab, [lab.record.spec.host(h).address for h in control_planes(lab)])
+    sampler.start()
     started = time.monotonic()
-    code, summary, output = harden(lab, state, tmp_path / "summary.json")
-    print(f"harden took {time.monotonic() - started:.0f}s; rewritten: {summary.get('rewritten')}")
+    try:
+        code, summary, output = harden(lab, state, tmp_path / "summary.json")
+    finally:
+        sampler.stop()
+    print(f"harden took {time.monotonic() - started:.0f}s; rewritten: {summary.get('rewritten')}; {sampler.counts()}")
     assert code == 0, output[-6000:]
+    assert [p["encryption_stage"] for p in summary["passes"]] == ["readers", "final"], summary.get("passes")
+    assert not sampler.failed, sampler.failed[:5]
+    assert all(sampler.ok_through[server] > 0 for server in sampler.servers), sampler.counts()
     assert summary["rewritten"]["secrets"] >= 1, summary
     assert "secrets rewritten" in output
     hashes = {host: file_sha(lab, host) for host in control_planes(lab)}

@@ -90,21 +90,21 @@ HARDEN_EXTRA: list[Case] = [
         'control_plane = [("cp1", H)]',
         ("/nonexistent-dir", "does not exist"),
         ("--summary-json", "/nonexistent-dir/s.json"),
-    ),  # fmt: skip
+    ),
     Case(
         "rotate-summary-dir",
         "rotate-key",
         'control_plane = [("cp1", H)]',
         ("/nonexistent-dir", "does not exist"),
         ("--summary-json", "/nonexistent-dir/s.json"),
-    ),  # fmt: skip
+    ),
     Case(
         "verify-json-dir",
         "verify",
         'control_plane = [("cp1", H)]',
         ("/nonexistent-dir",),
         ("--json", "/nonexistent-dir/r.json"),
-    ),  # fmt: skip
+    ),
     Case(
         "verify-limit-unknown", "verify", 'control_plane = [("cp1", H)]', ("nosuchgroup",), ("--limit", "nosuchgroup")
     ),

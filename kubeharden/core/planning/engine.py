@@ -16,6 +16,7 @@ from typing import Any
 
 from kubeharden.core import versions
 from kubeharden.core.catalog import AREAS, COMPONENTS, Control, for_component
+from kubeharden.core.catalog.model import EncryptionTest
 from kubeharden.core.lint import lint
 from kubeharden.core.manifests import ManifestError, StaticPod, dump_manifest, load_manifest
 from kubeharden.core.planning import apiserver as _apiserver_planners  # noqa: F401  (registers planners)
@@ -69,6 +70,18 @@ def active_controls(
             continue
         active.append(control)
     return active, dormant
+
+
+def _defer_first_provider(active: list[Control], plan: ComponentPlan) -> list[Control]:
+    """The readers pass: every apiserver first gets the key behind identity, so each can read what any other
+    writes once one encrypts; the control that wants the key first is met by the next pass."""
+    deferred = [c for c in active if any(isinstance(t, EncryptionTest) and t.which == "provider" for t in c.tests)]
+    for control in deferred:
+        plan.notes.append(
+            f"{control.id}: this pass adds the key behind identity on every control plane (readers); "
+            "the next pass makes it the writer"
+        )
+    return [c for c in active if c not in deferred]
 
 
 def _apply(ed: PodEditor, active: list[Control]) -> None:
@@ -156,15 +169,18 @@ def plan_component(
     manifest_path: str,
     version_override: str | None = None,
     encryption_config: str | None = None,
+    encryption_stage: str = "final",
     areas: Iterable[str] | None = None,
 ) -> ComponentPlan:
     """Plan the hardening of one static pod manifest.
 
-    ``profile`` has every key of kubeharden.core.profile.DEFAULTS. ``version_override`` replaces the version read
-    from the image tag. ``encryption_config`` is the EncryptionConfiguration text the run decided for every control
-    plane (None plans no encryption change). ``areas`` limits the plan to controls of these areas (``--only``;
-    None: every area). A manifest that cannot be read, or is not one of the four control-plane components, gives a
-    plan with ``problems`` and ``after == before``.
+        ``profile`` has every key of kubeharden.core.profile.DEFAULTS. ``version_override`` replaces the version read
+        from the image tag. ``encryption_config`` is the EncryptionConfiguration text the run decided for every control
+        plane (None plans no encryption change); ``encryption_stage`` "readers" is the first pass of a first enablement
+    on several control planes (the key present but identity still first), which defers the first-provider control
+    1.2.28 to the next pass. ``areas`` limits the plan to controls of these areas (``--only``;
+        None: every area). A manifest that cannot be read, or is not one of the four control-plane components, gives a
+        plan with ``problems`` and ``after == before``.
     """
     plan = ComponentPlan(_guess_component(manifest_path), manifest_path, None, manifest_text, manifest_text)
     try:
@@ -201,6 +217,8 @@ def plan_component(
     before.version = pod.version
     ed = PodEditor(pod, profile, pod.version, plan, {"encryption_config": encryption_config})
     active, dormant = active_controls(pod.component, chosen, selected, plan)
+    if encryption_stage == "readers" and encryption_config is not None:
+        active = _defer_first_provider(active, plan)
     _apply(ed, active)
     _dormant_notes(ed, dormant)
     if selected is None or area in selected:
