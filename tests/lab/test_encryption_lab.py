@@ -12,6 +12,7 @@ import json
 import shlex
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -202,6 +203,17 @@ def test_a_second_harden_changes_nothing_and_keeps_the_key(lab: Lab, tmp_path: P
     assert code == 0, output[-4000:]
     assert summary["changed"] is False and summary["rewritten"] == {}, json.dumps(summary, indent=1)
     assert {host: file_sha(lab, host) for host in control_planes(lab)} == state["hashes"]
+
+
+def test_pyinfra_at_its_highest_verbosity_changes_nothing_and_prints_no_key(lab: Lab, state: dict[str, Any]) -> None:
+    """The pyinfra CLI path with -vvv (every command and its output): the key read back from the hosts is scanned
+    for in this output by the leak test at the end."""
+    pyinfra = str(Path(sys.executable).parent / "pyinfra")
+    argv = [pyinfra, "-vvv", "-y", "--config", "deploys/config.py", str(lab.dir / "inventory.py"), "deploys/harden.py"]
+    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
+    state["outputs"].append(f"$ pyinfra -vvv\n{proc.stdout}\n{proc.stderr}")
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    assert "Connecting to hosts" in proc.stdout + proc.stderr
 
 
 def test_rotate_key_keeps_every_secret_readable(lab: Lab, tmp_path: Path, state: dict[str, Any]) -> None:

@@ -196,6 +196,9 @@ def test_crash_drill_rolls_back_and_stops_the_rollout(lab: Lab, tmp_path: Path) 
     assert "forever" in summary["error"] or "invalid" in summary["error"].lower(), summary["error"]
     component = summary["hosts"]["cp1"]["components"][-1]
     assert component["restored"] is True
+    # The gate read the component's own exit in its log: it gave up long before the 60 s timeout.
+    assert component["failed_after"] is not None and component["failed_after"] <= 30, component
+    print(f"crash drill: gave up {component['failed_after']} s after the write, {component['seconds']} s in all")
     assert manifest_sha(lab, "cp1", "kube-apiserver") == cp1_before
     assert lab.kubectl("cp1", "get --raw /readyz").strip() == "ok"
     assert {c: manifest_sha(lab, "cp2", c) for c in cp2_before} == cp2_before

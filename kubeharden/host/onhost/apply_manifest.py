@@ -4,9 +4,10 @@ Sent and run by kubeharden's `static_pod_manifest` operation the way every on-ho
 (kubeharden.host.invoke: its argument is base64 JSON in argv[1]; stdlib only, the node's python3).
 Steps: back the current manifest up OUTSIDE /etc/kubernetes/manifests (the kubelet runs every file there);
 write the new one atomically (a hidden temporary file in the same directory, then rename); wait until the
-component runs as a NEW process with the new arguments and answers its health check; if it does not within the
-time allowed, read the component's own error from its log, restore the backup, wait for it to be healthy again,
-and exit 1. Prints one JSON line: {"ok", "changed", "component", "pid", "error", "restored", "seconds"}.
+component runs as a NEW process with the new arguments and answers its health check; if it does not (its log says
+it exited on its configuration, it crash-loops, or the time allowed runs out), read the component's own error
+from its log, restore the backup, wait for it to be healthy again, and exit 1. Prints one JSON line:
+{"ok", "changed", "component", "pid", "error", "restored", "seconds", "failed_after"}.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import glob
 import http.client
 import json
 import os
+import re
 import shutil
 import ssl
 import sys
@@ -179,16 +181,72 @@ def component_error(component: str, since: float) -> str:
     return " | ".join(picked)[-1500:]
 
 
+_CRI_PREFIX = re.compile(r"^\S+ (?:stdout|stderr) [FP] ")
+CRASH_LOOP = 3
+"""New processes with the planned arguments that died before becoming healthy: a crash loop, give up."""
+
+
+def log_offsets(component: str) -> dict[str, int]:
+    """The size of each of the component's logs now: what is written after this is the new process's."""
+    offsets = {}
+    for pattern in LOG_GLOBS:
+        for path in glob.glob(pattern.format(c=component)):
+            try:
+                offsets[path] = os.path.getsize(path)
+            except OSError:
+                continue
+    return offsets
+
+
+def new_log_lines(component: str, offsets: dict[str, int]) -> list[str]:
+    """Lines written to the component's logs since ``offsets`` (a file that is new, or shorter, from its start),
+    without the CRI log prefix the kubelet adds (``<time> stderr F ``)."""
+    lines: list[str] = []
+    for pattern in LOG_GLOBS:
+        for path in sorted(glob.glob(pattern.format(c=component))):
+            try:
+                with open(path, "rb") as fh:
+                    start = offsets.get(path, 0)
+                    fh.seek(start if start <= os.path.getsize(path) else 0)
+                    text = fh.read(1 << 20).decode(errors="replace")
+            except OSError:
+                continue
+            lines += [_CRI_PREFIX.sub("", line) for line in text.splitlines()]
+    return lines
+
+
+def fatal_lines(lines: list[str]) -> list[str]:
+    """The lines that say the component exited on its configuration: cobra's ``Error: ...`` (an unknown flag, a
+    value it rejects) and klog's fatal ``F1202 ...`` lines."""
+    return [
+        line.strip()
+        for line in lines
+        if line.startswith("Error: ") or (len(line) > 5 and line[0] == "F" and line[1:5].isdigit())
+    ]
+
+
 def wait_new_and_healthy(
-    component: str, old: dict[int, tuple[float, list[str]]], want_argv: list[str], timeout: float
+    component: str,
+    old: dict[int, tuple[float, list[str]]],
+    want_argv: list[str],
+    timeout: float,
+    fail_fast: bool = True,
 ) -> tuple[bool, int | None, str]:
-    """Wait for a process that is not one of `old`, runs `want_argv`, and is healthy (twice in a row)."""
+    """Wait for a process that is not one of `old`, runs `want_argv`, and is healthy (twice in a row).
+
+    With ``fail_fast``, give up at once when the component's log says it exited on its configuration, or after
+    CRASH_LOOP new processes died; the timeout is for the hung case."""
     deadline = time.monotonic() + timeout
     detail, streak = "no new process yet", 0
+    offsets = log_offsets(component)
+    died: set[int] = set()
+    seen: set[int] = set()
     while time.monotonic() < deadline:
         current = component_processes(component)
         fresh = {pid: info for pid, info in current.items() if pid not in old or old[pid][0] != info[0]}
         match = [pid for pid, (_, argv) in fresh.items() if sorted(argv) == sorted(want_argv)]
+        died |= seen - set(current)
+        seen |= set(match)
         if match:
             ok, detail = healthy(component, current[match[0]][1])
             streak = streak + 1 if ok else 0
@@ -196,7 +254,13 @@ def wait_new_and_healthy(
                 return True, match[0], detail
         elif fresh:
             detail = "a new process runs, but not with the planned arguments yet"
-        time.sleep(1.0)
+        if fail_fast and not streak:
+            fatal = fatal_lines(new_log_lines(component, offsets))
+            if fatal:
+                return False, None, f"it exited on its configuration: {fatal[-1][:500]}"
+            if len(died) >= CRASH_LOOP:
+                return False, None, f"{len(died)} new processes exited before becoming healthy (a crash loop)"
+        time.sleep(0.5)
     return False, None, detail
 
 
@@ -246,18 +310,20 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write(target, new)
     result["changed"] = True
     ok, pid, detail = wait_new_and_healthy(args.component, before, read_yaml_command(new.decode()), args.timeout)
+    result["failed_after"] = None if ok else round(time.time() - write_time, 1)
     if ok:
         result.update(ok=True, pid=pid, seconds=round(time.monotonic() - started, 1))
         os.unlink(args.staged)
         print(json.dumps(result))
         return 0
-    result["error"] = f"{args.component} did not become healthy in {args.timeout:.0f}s ({detail}); its own error: " + (
+    waited = time.time() - write_time
+    result["error"] = f"{args.component} did not become healthy after {waited:.0f}s ({detail}); its own error: " + (
         component_error(args.component, write_time)
     )
     failed = component_processes(args.component)
     atomic_write(target, old_text)
     restored, pid, detail = wait_new_and_healthy(
-        args.component, failed, read_yaml_command(old_text.decode()), args.timeout
+        args.component, failed, read_yaml_command(old_text.decode()), args.timeout, fail_fast=False
     )
     result.update(ok=False, restored=restored, pid=pid, seconds=round(time.monotonic() - started, 1))
     if not restored:
