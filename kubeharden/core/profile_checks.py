@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from kubeharden.core import flag_ops, values
+from kubeharden.core import flag_ops, flag_tables, values
 from kubeharden.core.catalog import AREAS, by_id, for_component, profile_params
 from kubeharden.core.catalog.model import Op, cis_value, resolve
 from kubeharden.core.connection_checks import connection_problems
@@ -137,6 +137,13 @@ def check_extra_args(p: Mapping[str, Any], where: str) -> list[str]:
             )
             continue
         for flag, value in args.items():
+            if flag_tables.in_any_table(component, flag) is False:
+                versions = ", ".join(flag_tables.table_versions(component))
+                problems.append(
+                    f"{where}: {key}: {component} has no flag {flag} in any version kubeharden has a flag table for "
+                    f"({versions}, read from the binaries' --help): it would exit at start with 'unknown flag'"
+                )
+                continue
             for control in for_component(component):
                 if profile.waived(control.id, control.area):
                     continue

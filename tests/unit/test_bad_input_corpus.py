@@ -67,7 +67,12 @@ INVENTORY_CASES: list[Case] = [
     *_inv("listed-twice", 'control_plane = [("cp1", H), ("cp1", H)]', "cp1", "twice"),
     *_inv("waiver-no-reason", _cp('"kubeharden_waivers": {"1.2.15": ""}'), "1.2.15", "reason"),
     *_inv("extra-arg-weakens", _cp('"kubeharden_apiserver_extra_args": {"profiling": "true"}'), "profiling"),
-    *_inv("extra-arg-unknown", _cp('"kubeharden_apiserver_extra_args": {"no-such-flag": "1"}'), "no-such-flag"),
+    *_inv(
+        "extra-arg-unknown",
+        _cp('"kubeharden_apiserver_extra_args": {"--no-such-flag": "1"}'),
+        "--no-such-flag",
+        "unknown flag",
+    ),
     *_inv("syntax-error", "control_plane = [(", "cannot be read"),
     *_inv("bad-entry", "control_plane = [42]", "42"),
 ]

@@ -14,7 +14,7 @@ import posixpath
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from kubeharden.core import versions
+from kubeharden.core import flag_tables, versions
 from kubeharden.core.catalog import AREAS, COMPONENTS, Control, for_component
 from kubeharden.core.catalog.model import EncryptionTest
 from kubeharden.core.lint import lint
@@ -151,12 +151,14 @@ def _config_annotation(ed: PodEditor) -> None:
         ed.change(owner, f"annotation {CONFIG_ANNOTATION} = {value[:12]}… (restart when a config file changes)")
 
 
-def _lint(pod: StaticPod) -> list[str]:
-    """lint and the version rules over the planned pod."""
+def _lint(pod: StaticPod, before: StaticPod) -> list[str]:
+    """lint, the version rules and the version's flag table (for flags the plan adds) over the planned pod."""
     found = list(lint(pod))
     flags = pod.flags()
     if pod.version is not None:
-        for problem in versions.check_flags(pod.component, pod.version, flags):
+        problems = versions.check_flags(pod.component, pod.version, flags)
+        problems += flag_tables.unknown_new_flags(pod.component, pod.version, before.flags(), flags)
+        for problem in problems:
             if problem not in found:
                 found.append(problem)
     return found
@@ -228,7 +230,7 @@ def plan_component(
         plan.after = dump_manifest(pod)
     if plan.after == plan.before:
         plan.changes.clear()
-    for problem in [*self_check(before, pod, plan, chosen, active), *_lint(pod)]:
+    for problem in [*self_check(before, pod, plan, chosen, active), *_lint(pod, before)]:
         if problem not in plan.problems:
             plan.problems.append(problem)
     return plan

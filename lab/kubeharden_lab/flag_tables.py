@@ -1,0 +1,79 @@
+"""Generate kubeharden's flag tables (kubeharden/core/flag_tables.json) from the real binaries' ``--help``.
+
+    python -m kubeharden_lab.flag_tables v1.34.4 [v1.33.x ...]
+
+For each Kubernetes version the lab builds (kubeharden_lab.binaries, cached), every flag kube-apiserver,
+kube-controller-manager and kube-scheduler print in ``--help``, and etcd's flags for the etcd version that kubeadm
+of that release deploys, are written under the minor version ("1.34", etcd "3.6"), merged into the existing file.
+The product reads the file (kubeharden.core.flag_tables); tests/lab/test_flag_tables_lab.py checks that the table of
+the lab's version still matches its binaries.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from kubeharden_lab.binaries import ensure_binaries, validate_k8s_version
+
+TABLE = Path(__file__).resolve().parents[2] / "kubeharden" / "core" / "flag_tables.json"
+KUBE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+_FLAG = re.compile(r"^\s*(?:-\w,\s+)?--([A-Za-z0-9][\w.-]*)")
+
+
+def parse_help(text: str) -> list[str]:
+    """The ``--flag`` names of a pflag (``      --name type  ...``, ``  -v, --v Level``) or etcd (``  --name 'x'``)
+    help text, sorted."""
+    return sorted({"--" + m.group(1) for line in text.splitlines() if (m := _FLAG.match(line))})
+
+
+def help_flags(binary: Path) -> list[str]:
+    proc = subprocess.run([str(binary), "--help"], capture_output=True, text=True, timeout=60, check=False)
+    flags = parse_help(proc.stdout + proc.stderr)
+    if len(flags) < 20:
+        raise RuntimeError(f"{binary} --help printed {len(flags)} flags (exit {proc.returncode}); not a flag list")
+    return flags
+
+
+def minor(version: str) -> str:
+    return ".".join(version.lstrip("v").split(".")[:2])
+
+
+def tables_for(k8s_version: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(kubernetes entry, etcd entry) for one version, from its built binaries."""
+    built = ensure_binaries(validate_k8s_version(k8s_version))
+    kube = {"source": built.k8s_version, "flags": {c: help_flags(built.path(c)) for c in KUBE}}
+    etcd = {"source": built.etcd_version, "flags": {"etcd": help_flags(built.path("etcd"))}}
+    return kube, etcd
+
+
+def merge(document: dict[str, Any], k8s_version: str, kube: dict[str, Any], etcd: dict[str, Any]) -> dict[str, Any]:
+    document.setdefault("kubernetes", {})[minor(k8s_version)] = kube
+    document.setdefault("etcd", {})[minor(etcd["source"])] = etcd
+    document["kubernetes"] = dict(sorted(document["kubernetes"].items()))
+    document["etcd"] = dict(sorted(document["etcd"].items()))
+    return document
+
+
+def main(argv: list[str] | None = None) -> int:
+    versions = (sys.argv[1:] if argv is None else argv) or ["v1.34.4"]
+    document = json.loads(TABLE.read_text()) if TABLE.exists() else {}
+    document["about"] = "Flags each component's --help prints, per minor version; made by kubeharden_lab.flag_tables"
+    for version in versions:
+        kube, etcd = tables_for(version)
+        merge(document, version, kube, etcd)
+        counts = {c: len(f) for c, f in kube["flags"].items()} | {"etcd": len(etcd["flags"]["etcd"])}
+        print(f"[flag tables] {version} (etcd {etcd['source']}): {counts}", flush=True)
+    tmp = TABLE.with_suffix(".tmp")
+    tmp.write_text(json.dumps(document, indent=1, sort_keys=False) + "\n")
+    tmp.replace(TABLE)
+    print(f"[flag tables] wrote {TABLE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
