@@ -16,14 +16,15 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from kubeharden.core import encryption
+from kubeharden.core.rotation_resume import rotation_progress
 from kubeharden.faces.harden_cli import check_writable, fail, load_targets, setup_logging, start, summarise, write_json
 
 if TYPE_CHECKING:
     from kubeharden.core.runplan import Target
 
 
-def _current(targets: list[Target], path: str) -> encryption.ReadBack:
-    """The file every control plane has now (read back with the collector); exits when they differ or one lacks it."""
+def _current(targets: list[Target], path: str) -> dict[str, encryption.ReadBack | None]:
+    """Every control plane's file (read back with the collector; None: it has none); exits when one cannot be read."""
     from kubeharden.core.state import CollectionError
     from kubeharden.faces.deploy import collect_all
     from kubeharden.host import pyinfra_adapter
@@ -47,16 +48,25 @@ def _current(targets: list[Target], path: str) -> encryption.ReadBack:
         if not (secret is not None):
             raise AssertionError("invariant: secret is not None")  # an invariant, kept under python -O
         found[target.name] = None if secret.missing else encryption.ReadBack(str(secret.sha256), str(secret.text))
-    try:
-        shared = encryption.shared_config(found)
-    except encryption.EncryptionError as exc:
-        fail(f"{exc}\nno key was rotated.")
+    return found
+
+
+def plan_rotation(
+    found: dict[str, encryption.ReadBack | None], settings: encryption.Settings, path: str
+) -> tuple[str | None, list[encryption.RotationStep]]:
+    """(what an interrupted rotation left, or None) and the steps to run: the rest of a rotation left half done,
+    else a new rotation of the file every control plane shares. Raises EncryptionError with what to do."""
     missing = sorted(name for name, read in found.items() if read is None)
-    if shared is None or missing:
-        fail(f"{path} is missing on {', '.join(missing)}: run `kubeharden harden` first; no key was rotated.")
-    if not (shared is not None):
-        raise AssertionError("invariant: shared is not None")  # an invariant, kept under python -O
-    return shared
+    if missing:
+        raise encryption.EncryptionError(f"{path} is missing on {', '.join(missing)}: run `kubeharden harden` first")
+    present = {name: read for name, read in found.items() if read is not None}
+    progress = rotation_progress(present, settings)
+    if progress is not None:
+        return progress
+    shared = encryption.shared_config(found)
+    if shared is None:
+        raise encryption.EncryptionError(f"no control plane has {path}: run `kubeharden harden` first")
+    return None, encryption.rotation_steps(shared.text, settings)
 
 
 def _roll_out(targets: list[Target], config: str) -> dict[str, Any]:
@@ -108,17 +118,20 @@ def rotate_key(inventory: Path, summary_json: Path | None) -> None:
 
     setup_logging()
     click.echo(f"--> reading {path} from {len(control_planes)} control planes", err=True)
-    current = _current(control_planes, path)
+    found = _current(control_planes, path)
     try:
-        steps = encryption.rotation_steps(current.text, settings)
+        resumed, steps = plan_rotation(found, settings, path)
     except encryption.EncryptionError as exc:
         fail(f"{exc}\nno key was rotated.")
-    report: dict[str, Any] = {"steps": [], "ok": False}
+    if resumed:
+        click.echo(f"--> {resumed}: continuing it ({', '.join(s.name for s in steps)})", err=True)
+    report: dict[str, Any] = {"steps": [], "ok": False, "resumed": resumed}
 
     def write() -> None:
         write_json(summary_json, report)
 
-    previous = current.text
+    first = next(read for read in found.values() if read is not None)
+    previous = first.text
     for number, step in enumerate(steps, start=1):
         click.echo(f"--> step {number}/{len(steps)} {step.name}: {step.description}", err=True)
         started = time.monotonic()
@@ -144,7 +157,9 @@ def rotate_key(inventory: Path, summary_json: Path | None) -> None:
         write()
         if outcome.get("failed_host"):
             restored = "the file was unchanged by this step"
-            if not step.rewrite:
+            if step.name == "resume":
+                restored = "every control plane keeps a file of this rotation that reads all data"
+            elif not step.rewrite:
                 click.echo("--> putting the previous step's file back on every control plane", err=True)
                 back = _roll_out(targets, previous)
                 report["rolled_back"] = {"failed_host": back.get("failed_host"), "error": back.get("error")}

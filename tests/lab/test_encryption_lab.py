@@ -9,8 +9,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -276,6 +278,33 @@ def test_rotate_key_keeps_every_secret_readable(lab: Lab, tmp_path: Path, state:
         assert raw_prefix(lab, name) == f"k8s:enc:secretbox:v1:{new}:", name
         assert secret_value(lab, name) == value
     state["key_name"] = new
+
+
+def test_a_rotation_killed_mid_way_continues_when_run_again(lab: Lab, tmp_path: Path, state: dict[str, Any]) -> None:
+    """rotate-key killed right after the first control plane got the new file (cp1 and cp2 differ): the re-run
+    reads what the files show and finishes that rotation; no Secret is lost."""
+    before = file_sha(lab, "cp1")
+    proc = subprocess.Popen(
+        [*KUBEHARDEN, "rotate-key", str(lab.dir / "inventory.py")],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_for("cp1 to get the rotation's first file", lambda: file_sha(lab, "cp1") != before, 300, 0.5)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=60)
+    state["outputs"].append(f"$ kubeharden rotate-key (killed)\n{stdout}\n{stderr}")
+    state["keys"].update(secret for _, secret in file_keys(lab, "cp1"))
+    assert file_sha(lab, "cp1") != file_sha(lab, "cp2")
+    again = kh(state, "rotate-key", str(lab.dir / "inventory.py"))
+    assert again.returncode == 0, again.stderr[-6000:]
+    assert "continuing it" in again.stderr, again.stderr[-3000:]
+    keys = {host: file_keys(lab, host) for host in control_planes(lab)}
+    state["keys"].update(secret for found in keys.values() for _, secret in found)
+    assert len({file_sha(lab, host) for host in control_planes(lab)}) == 1
+    assert all(len(found) == 1 for found in keys.values()), {h: [n for n, _ in f] for h, f in keys.items()}
+    for name, value in SECRETS.items():
+        assert secret_value(lab, name) == value
 
 
 def test_a_failing_rotation_stops_puts_the_previous_file_back_and_keeps_secrets(
