@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from functools import cache
 from importlib import resources
 
-from kubeharden.core.versions import ETCD, Version
+from kubeharden.core.versions import ETCD, FLAG_AVAILABILITY, Version
 
 KUBE_COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 
@@ -70,10 +70,13 @@ def unknown_new_flags(component: str, version: Version, before: Iterable[str], a
 
 
 def in_any_table(component: str, flag: str) -> bool | None:
-    """Whether any version's table of ``component`` has ``flag`` (None: no table for this component at all)."""
+    """Whether any version's table of ``component`` has ``flag``, or the version rules know it as a flag of some
+    versions (``--insecure-port`` before 1.24, which no table here covers); None: no table for this component."""
     versions = table_versions(component)
     if not versions:
         return None
+    if any(rule.component == component and rule.flag == flag for rule in FLAG_AVAILABILITY):
+        return True
     family = _family(component) or ""
     return any(flag in _document()[family][v]["flags"].get(component, ()) for v in versions)  # type: ignore[attr-defined]
 
