@@ -47,7 +47,7 @@ audit: python-env  ## the locked Python dependencies against PyPI's advisory dat
 	$(PY) .ci/dependency_audit.py .ci/requirements.lock --waivers .ci/audit-waivers.json
 
 test: lab-assets lint audit  ## Everything CI runs: lint, unit tests, lab tests against real components
-	$(PY) -m pytest tests/unit tests/lab -v -rs
+	$(PY) -m pytest tests/unit tests/lab -v -rsP
 
 demo: lab-assets  ## The main job on the lab: make it (weakened), verify, harden, verify again, print the report
 	$(KH) lab up --weak --dir $(LAB_DIR)

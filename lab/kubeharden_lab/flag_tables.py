@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kubeharden_lab.binaries import ensure_binaries, validate_k8s_version
+from kubeharden_lab.binaries import BuildError, build_etcd, build_kubernetes, cache_root, validate_k8s_version
 
 TABLE = Path(__file__).resolve().parents[2] / "kubeharden" / "core" / "flag_tables.json"
 KUBE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
@@ -43,11 +43,36 @@ def minor(version: str) -> str:
     return ".".join(version.lstrip("v").split(".")[:2])
 
 
+ETCD_PATCH_FALLBACK = 6
+"""Patch releases tried below the one kubeadm deploys when the module proxy cannot serve it (a flag table is per
+minor version: patches add no flags)."""
+
+
+def _etcd_dir(etcd_version: str) -> tuple[Path, str]:
+    major_minor, _, patch = etcd_version.rpartition(".")
+    errors = []
+    for number in range(int(patch), max(int(patch) - ETCD_PATCH_FALLBACK, -1), -1):
+        candidate = f"{major_minor}.{number}"
+        try:
+            return build_etcd(candidate, cache_root()), candidate
+        except BuildError as exc:
+            errors.append(f"{candidate}: {str(exc).strip().splitlines()[-1][:300]}")
+            print(f"[flag tables] etcd {candidate} cannot be built here; trying the patch below", flush=True)
+    raise BuildError("no etcd patch release of this minor could be built: " + "; ".join(errors))
+
+
 def tables_for(k8s_version: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(kubernetes entry, etcd entry) for one version, from its built binaries."""
-    built = ensure_binaries(validate_k8s_version(k8s_version))
-    kube = {"source": built.k8s_version, "flags": {c: help_flags(built.path(c)) for c in KUBE}}
-    etcd = {"source": built.etcd_version, "flags": {"etcd": help_flags(built.path("etcd"))}}
+    """(kubernetes entry, etcd entry) for one version, from its built binaries (cached by the lab)."""
+    version = validate_k8s_version(k8s_version)
+    k8s_dir = cache_root() / "bin" / f"kubernetes-{version}"
+    marker = k8s_dir / ".complete"
+    if marker.exists():  # built by the lab: its etcd version is recorded beside it
+        etcd_version = marker.read_text().strip()
+    else:
+        k8s_dir, etcd_version = build_kubernetes(version, cache_root())
+    etcd_dir, used = _etcd_dir(etcd_version)
+    kube = {"source": version, "flags": {c: help_flags(k8s_dir / c) for c in KUBE}}
+    etcd = {"source": used, "flags": {"etcd": help_flags(etcd_dir / "etcd")}}
     return kube, etcd
 
 
