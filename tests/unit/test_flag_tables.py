@@ -88,3 +88,12 @@ def apiserver_134() -> str:
     found = [p for p in sorted(data.rglob("kube-apiserver*.yaml")) if "v1.34" in p.read_text()]
     assert found
     return found[0].read_text()
+
+
+def test_a_second_container_in_a_static_pod_is_named_not_silently_left_alone(apiserver_134: str) -> None:
+    import yaml
+
+    doc = yaml.safe_load(apiserver_134)
+    doc["spec"]["containers"].append({"name": "log-shipper", "image": "example/shipper:1", "command": ["ship"]})
+    plan = plan_component(yaml.safe_dump(doc), DEFAULTS, manifest_path="/etc/kubernetes/manifests/kube-apiserver.yaml")
+    assert any("log-shipper" in note and "leaves them as they are" in note for note in plan.notes), plan.notes

@@ -194,6 +194,12 @@ def plan_component(
     if pod.component not in COMPONENT_AREAS:
         plan.problems.append(not_control_plane(pod.component))
         return plan
+    others = [str(c.get("name")) for c in pod.document["spec"]["containers"] if c is not pod.container]
+    if others:
+        plan.notes.append(
+            f"{pod.component}: the pod has other containers ({', '.join(others)}); kubeharden hardens the "
+            f"{pod.container.get('name')} container only and leaves them as they are: review them yourself"
+        )
     chosen = Profile(profile)
     area = COMPONENT_AREAS[pod.component]
     selected = None if areas is None else frozenset(areas) & set(AREAS)
