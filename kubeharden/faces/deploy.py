@@ -47,6 +47,7 @@ class Run:
 def collect_all(pyinfra_state: Any, targets: list[Target]) -> dict[str, HostState]:
     """Every host's state from one collection each, in parallel; raises CollectionError naming every failure."""
     import gevent
+    import gevent.pool
 
     first_cp = next((t.name for t in targets if t.role == "control_plane"), None)
     hosts = {h.name: h for h in pyinfra_state.inventory}
@@ -56,7 +57,10 @@ def collect_all(pyinfra_state: Any, targets: list[Target]) -> dict[str, HostStat
         document = facts.collect(pyinfra_state, hosts[target.name], spec)
         return host_state(target.name, target.role, target.address, document)
 
-    greenlets = {target.name: pyinfra_state.pool.spawn(one, target) for target in targets}
+    # A pool of its own: pyinfra's CLI prepares every host in a greenlet of state.pool, so spawning into that
+    # pool from a host's preparation waits for a free slot that never comes (a deadlock with as many hosts as slots).
+    pool = gevent.pool.Pool(max(1, min(len(targets), 32)))
+    greenlets = {target.name: pool.spawn(one, target) for target in targets}
     gevent.joinall(list(greenlets.values()))
     errors = [str(g.exception) for g in greenlets.values() if g.exception is not None]
     if errors:

@@ -65,11 +65,24 @@ def run_program(state: Any, host: Any, name: str, argument: Mapping[str, Any]) -
 
 
 def per_run(state: Any, make: Callable[[], T]) -> T:
-    """The run's own object, made once per pyinfra State (the pyinfra CLI prepares each host separately)."""
+    """The run's own object, made once per pyinfra State. pyinfra's CLI prepares every host at the same time, each
+    in a greenlet: the first makes the run (collects and plans once, one key at most), the others wait for it and get
+    the same object, or the same error."""
+    import gevent.lock
+
     found = getattr(state, _RUN_ATTRIBUTE, None)
     if found is None:
-        found = make()
-        setattr(state, _RUN_ATTRIBUTE, found)
+        lock = state.__dict__.setdefault("_kubeharden_run_lock", gevent.lock.RLock())
+        with lock:
+            found = getattr(state, _RUN_ATTRIBUTE, None)
+            if found is None:
+                try:
+                    found = make()
+                except Exception as exc:  # every host's preparation reports the run's one error
+                    found = exc
+                setattr(state, _RUN_ATTRIBUTE, found)
+    if isinstance(found, Exception):
+        raise found
     return found
 
 
