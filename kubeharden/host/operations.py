@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import time
 from collections.abc import Generator
 from typing import Any
@@ -176,7 +177,9 @@ def static_pod_manifest(
     if _sha256(current) == _sha256(content):
         host.noop(f"{component} manifest already as planned")
         return
-    staged = f"{REMOTE_DIR}/staged/{component}.yaml"
+    # One name per run and content: an on-host apply left running by a killed earlier run never removes this one.
+    token = hashlib.sha256(f"{content}{os.getpid()}{time.time()}".encode()).hexdigest()[:12]
+    staged = f"{REMOTE_DIR}/staged/{component}.{token}.yaml"
     yield StringCommand("mkdir", "-p", "-m", "700", f"{REMOTE_DIR}/staged")
     yield FileUploadCommand(io.BytesIO(content.encode()), staged)
     yield StringCommand("chmod", "600", staged)

@@ -287,9 +287,32 @@ class _Args:
         self.timeout = float(raw.get("timeout", 180))
 
 
+LOCK = "/var/lib/kubeharden/apply.lock"
+_HELD: list[object] = []
+
+
+def _lock(timeout: float) -> object:
+    """One manifest change at a time on this node: an apply left running by a killed earlier run finishes (or
+    restores) before this one starts, instead of racing it."""
+    import fcntl
+
+    os.makedirs(os.path.dirname(LOCK), mode=0o700, exist_ok=True)
+    fh = open(LOCK, "w")  # noqa: SIM115 -- held until the process exits
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fh
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"another kubeharden apply held {LOCK} for {timeout:.0f}s") from None
+            time.sleep(0.5)
+
+
 def main(argv: list[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
     args = _Args(json.loads(base64.b64decode(words[0]).decode()))
+    _HELD.append(_lock(2 * args.timeout + 60))
     started = time.monotonic()
     target = os.path.join(MANIFESTS, f"{args.component}.yaml")
     result: dict[str, object] = {"component": args.component, "changed": False, "restored": False, "error": None}
