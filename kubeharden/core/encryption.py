@@ -17,7 +17,7 @@ import hashlib
 import os
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -340,8 +340,17 @@ def readers_config(settings: Settings, final_text: str) -> str:
     return render_config(settings.resources, [ProviderEntry("identity"), *others])
 
 
-def _keys_of(parsed: ParsedConfig) -> dict[tuple[str, str], str]:
-    return {(p, k.name): k.secret for p in KEYED_PROVIDERS for k in parsed.all_keys(p)}
+def merged_secrets(configs: Iterable[ParsedConfig]) -> tuple[dict[tuple[str, str], str], str | None]:
+    """Every (keyed provider, key name) -> secret across the files, and the first key name two files hold different
+    secrets under (None: the files agree on every name)."""
+    merged: dict[tuple[str, str], str] = {}
+    conflict: str | None = None
+    for config in configs:
+        for provider in KEYED_PROVIDERS:
+            for key in config.all_keys(provider):
+                if merged.setdefault((provider, key.name), key.secret) != key.secret and conflict is None:
+                    conflict = key.name
+    return merged, conflict
 
 
 def resume_config(found: Mapping[str, ReadBack | None], settings: Settings) -> ReadBack | None:
@@ -354,17 +363,13 @@ def resume_config(found: Mapping[str, ReadBack | None], settings: Settings) -> R
     if len({read.sha256 for read in present.values()}) <= 1:
         return shared_config(found)
     parsed = {host: parse_config(read.text, f"the EncryptionConfiguration of {host}") for host, read in present.items()}
-    keys: dict[tuple[str, str], str] = {}
-    compatible = True
-    for config in parsed.values():
-        for name, secret in _keys_of(config).items():
-            compatible = compatible and keys.setdefault(name, secret) == secret
-    finals = {present[h].sha256: present[h] for h in present if not is_readers(present[h].text, settings)}
-    readers = {present[h].sha256 for h in present if is_readers(present[h].text, settings)}
-    if compatible and len(finals) == 1 and len(readers) <= 1:
+    keys, conflict = merged_secrets(parsed.values())
+    readers = {host for host in present if is_readers(present[host].text, settings)}
+    finals = {present[h].sha256: h for h in present if h not in readers}
+    if conflict is None and len(finals) == 1 and len({present[h].sha256 for h in readers}) <= 1:
         final = next(iter(finals.values()))
-        if set(_keys_of(parse_config(final.text))) == set(keys):
-            return final
+        if set(merged_secrets([parsed[final]])[0]) == set(keys):
+            return present[final]
     return shared_config(found)
 
 

@@ -19,6 +19,7 @@ from kubeharden.core.encryption import (
     ReadBack,
     RotationStep,
     Settings,
+    merged_secrets,
     parse_config,
     render_config,
 )
@@ -48,22 +49,21 @@ def rotation_progress(found: Mapping[str, ReadBack], settings: Settings) -> tupl
         return None
     resource = settings.resources[0]
     parsed = {host: parse_config(read.text, f"the EncryptionConfiguration of {host}") for host, read in found.items()}
-    secrets: dict[str, str] = {}
-    for each in parsed.values():
-        for key in each.all_keys(settings.provider):
-            if secrets.setdefault(key.name, key.secret) != key.secret:
-                listed = ", ".join(
-                    f"{h} sha256 {found[h].sha256[:12]} first key "
-                    f"{(c.providers_for(resource) or (ProviderEntry('none'),))[0].key_names[:1]}"
-                    for h, c in sorted(parsed.items())
-                )
-                raise EncryptionError(
-                    f"the control planes' EncryptionConfiguration files hold different secrets under the key name "
-                    f"{key.name} ({listed}); kubeharden cannot merge them and changed nothing: keep the file whose "
-                    "first key name is the one etcd's raw values carry (`etcdctl get /registry/secrets/NS/NAME "
-                    "--print-value-only | head -c 64` shows k8s:enc:<provider>:v1:<key name>:), because that key "
-                    "encrypted the data; copy it to every control plane, then run again"
-                )
+    merged, conflict = merged_secrets(parsed.values())
+    if conflict is not None:
+        listed = ", ".join(
+            f"{h} sha256 {found[h].sha256[:12]} first key "
+            f"{(c.providers_for(resource) or (ProviderEntry('none'),))[0].key_names[:1]}"
+            for h, c in sorted(parsed.items())
+        )
+        raise EncryptionError(
+            f"the control planes' EncryptionConfiguration files hold different secrets under the key name "
+            f"{conflict} ({listed}); kubeharden cannot merge them and changed nothing: keep the file whose "
+            "first key name is the one etcd's raw values carry (`etcdctl get /registry/secrets/NS/NAME "
+            "--print-value-only | head -c 64` shows k8s:enc:<provider>:v1:<key name>:), because that key "
+            "encrypted the data; copy it to every control plane, then run again"
+        )
+    secrets = {name: secret for (provider, name), secret in merged.items() if provider == settings.provider}
     names = sorted(n for n in secrets if _KH_KEY.match(n))
     if not names:
         return None

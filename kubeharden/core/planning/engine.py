@@ -77,6 +77,7 @@ def _defer_first_provider(active: list[Control], plan: ComponentPlan) -> list[Co
     writes once one encrypts; the control that wants the key first is met by the next pass."""
     deferred = [c for c in active if any(isinstance(t, EncryptionTest) and t.which == "provider" for t in c.tests)]
     for control in deferred:
+        plan.deferred.append(control.id)
         plan.notes.append(
             f"{control.id}: this pass adds the key behind identity on every control plane (readers); "
             "the next pass makes it the writer"
