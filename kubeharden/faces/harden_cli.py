@@ -60,7 +60,7 @@ def parse_only(only: str | None) -> frozenset[str] | None:
 
 def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    logging.getLogger("paramiko").setLevel(logging.WARNING)
+    logging.getLogger("paramiko").setLevel(logging.CRITICAL)  # see pyinfra_adapter.quiet_paramiko
 
 
 def start(targets: list[Target], selection: frozenset[str] | None, encryption_override: str | None = None) -> Any:

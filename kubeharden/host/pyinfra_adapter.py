@@ -7,6 +7,7 @@ If pyinfra changes, this module changes; nothing else imports ``pyinfra.api.oper
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -33,11 +34,24 @@ def new_state(hosts: Iterable[tuple[str, list[str], Mapping[str, Any]]]) -> Any:
     return State(inventory, Config(), check_for_changes=True)  # type: ignore[no-untyped-call]
 
 
-def connect(state: Any) -> list[str]:
-    """Connect every host; the names of those that failed."""
-    from pyinfra.api.connect import connect_all
+def quiet_paramiko() -> None:
+    """paramiko logs a failed handshake (a port that is not SSH: "Error reading SSH protocol banner") as a
+    traceback from its transport thread; pyinfra reports the same error as one line per host, which is enough."""
+    logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 
-    connect_all(state)
+
+def connect(state: Any) -> list[str]:
+    """Connect every host; the names of those that failed (pyinfra raises "No hosts remaining!" when all did:
+    that is the same answer, not an error of its own)."""
+    from pyinfra.api.connect import connect_all
+    from pyinfra.api.exceptions import PyinfraError
+
+    quiet_paramiko()
+    try:
+        connect_all(state)
+    except PyinfraError:
+        if not state.failed_hosts:
+            raise
     return sorted(h.name for h in state.failed_hosts)
 
 
@@ -175,6 +189,7 @@ def before_cli_connect(check_file: Callable[[str], None], check: Callable[[Any],
 
     def guarded(state: Any) -> None:
         check(state)
+        quiet_paramiko()
         setattr(state, "_kubeharden_guarded", True)  # noqa: B010 -- pyinfra's State has no such field
         connect_all(state)
 

@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from kubeharden_lab import access, cluster, machines
+from kubeharden_lab import access, cluster, inotify, machines
 from kubeharden_lab.binaries import LabBinaries, ensure_binaries
 from kubeharden_lab.config import LabConfigError, LabHost, LabSpec, make_spec, subnet_for_index
 from kubeharden_lab.inventory import render_inventory
@@ -161,6 +161,7 @@ def lab_up(
     with _machine_lock():
         subnet = _free_subnet(_reserved_subnets())
         spec = make_spec(name, subnet, binaries.k8s_version, control_planes, workers, weak)
+        inotify.check(spec)
         runtime = STATE_ROOT / name
         if runtime.exists() and machines.lab_pids(name):
             raise LabConfigError(f"a lab named {name!r} is already running from another directory; pick another --name")

@@ -76,34 +76,51 @@ def secret_value(lab: Lab, name: str, server: str | None = None) -> str:
     return base64.b64decode(out.strip()).decode()
 
 
+def decoded(data: str) -> str:
+    try:
+        return base64.b64decode(data.strip(), validate=True).decode(errors="replace")
+    except ValueError:
+        return f"(not base64: {data.strip()[:40]!r})"
+
+
 DECRYPTION_ERRORS = ("transformer", "decrypt", "identity", "failed to decode", "invalid padding")
 
 
 class Sampler:
     """Every 0.5 s: write a new Secret through one apiserver (in turn) and read it back through EVERY apiserver.
 
-    A read that fails with a decryption error ("identity transformer tried to read encrypted data") is the defect
-    of an enablement without a readers pass: FAILED. Any other error (an apiserver restarting through the health
-    gate: refused, not ready, timeout) is "unavailable"; each apiserver must also answer some reads.
+    Each round also reads the `known` Secrets (name: value) through every apiserver: those were written before
+    and must stay readable while their key moves (a rotation). A read that fails with a decryption error ("identity
+    transformer tried to read encrypted data") or returns the wrong value is FAILED. Any other error (an apiserver
+    restarting through the health gate: refused, not ready, timeout) is "unavailable"; each apiserver must also
+    answer some reads.
     """
 
-    def __init__(self, lab: Lab, servers: list[str]) -> None:
-        self.lab, self.servers = lab, servers
+    def __init__(self, lab: Lab, servers: list[str], known: dict[str, str] | None = None) -> None:
+        self.lab, self.servers, self.known = lab, servers, dict(known or {})
         self.failed: list[str] = []
         self.unavailable = 0
         self.ok_through = dict.fromkeys(servers, 0)
+        self.rounds = 0
+        self._started, self._ended = time.monotonic(), 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self) -> None:
+        self._started = time.monotonic()
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=120)
+        self._ended = time.monotonic()
 
     def counts(self) -> str:
-        return f"sampled: ok {self.ok_through}, unavailable {self.unavailable}, FAILED {len(self.failed)}"
+        took = (self._ended or time.monotonic()) - self._started
+        return (
+            f"sampled {self.rounds} rounds in {took:.0f}s ({took / max(self.rounds, 1):.1f}s per round): "
+            f"ok {self.ok_through}, unavailable {self.unavailable}, FAILED {len(self.failed)}"
+        )
 
     def _kubectl(self, server: str, args: str) -> tuple[bool, str]:
         kubectl = f"kubectl --kubeconfig /etc/kubernetes/admin.conf --server https://{server}:6443 --request-timeout=5s"
@@ -111,23 +128,30 @@ class Sampler:
             proc = self.lab.shell.run("cp1", f"{kubectl} {args}", check=False, timeout=30)
         except subprocess.TimeoutExpired:
             return False, "timeout"
-        return proc.returncode == 0, str(proc.stdout) + str(proc.stderr)
+        if proc.returncode == 0:
+            return True, str(proc.stdout)
+        return False, str(proc.stdout) + str(proc.stderr)
 
     def _run(self) -> None:
-        round_ = 0
         while not self._stop.is_set():
+            round_ = self.rounds
             name, writer = f"sample-{round_}", self.servers[round_ % len(self.servers)]
-            round_ += 1
+            self.rounds += 1
             written, _ = self._kubectl(writer, f"create secret generic {name} --from-literal=value=v{round_}")
-            for server in self.servers if written else []:
-                ok, out = self._kubectl(server, f"get secret {name} -o jsonpath={{.data.value}}")
-                if ok:
-                    self.ok_through[server] += 1
-                elif any(word in out.lower() for word in DECRYPTION_ERRORS):
-                    self.failed.append(f"{name} written via {writer}, read via {server}: {out.strip()[-300:]}")
-                else:
-                    self.unavailable += 1
+            reads = {**self.known, **({name: f"v{round_}"} if written else {})}
+            for server in self.servers:
+                for secret, value in reads.items():
+                    self._read(server, secret, value, f"written via {writer}" if secret == name else "known")
             self._stop.wait(0.5)
+
+    def _read(self, server: str, name: str, value: str, origin: str) -> None:
+        ok, out = self._kubectl(server, f"get secret {name} -o jsonpath={{.data.value}}")
+        if ok and decoded(out) == value:
+            self.ok_through[server] += 1
+        elif ok or any(word in out.lower() for word in DECRYPTION_ERRORS):
+            self.failed.append(f"{name} ({origin}) read via {server}: {out.strip()[-300:]}")
+        else:
+            self.unavailable += 1
 
 
 def kh(state: dict[str, Any], *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
@@ -148,19 +172,44 @@ def test_a_secret_made_before_hardening_is_stored_plain(lab: Lab) -> None:
     assert raw_prefix(lab, "before") == "unencrypted"
 
 
-def test_harden_enables_encryption_and_rewrites_existing_secrets(
+def first_provider(lab: Lab, host: str) -> str:
+    """The type of the first provider in the host's file ("none" without a file): identity on a readers file."""
+    text = lab.sh(host, f"cat {CONFIG} 2>/dev/null || true")
+    return next(iter(yaml.safe_load(text)["resources"][0]["providers"][0])) if text.strip() else "none"
+
+
+def test_harden_killed_mid_enablement_then_run_again_enables_encryption_with_every_read_answered(
     lab: Lab, tmp_path: Path, state: dict[str, Any]
 ) -> None:
-    sampler = Sampler(lab, [lab.record.spec.host(h).address for h in control_planes(lab)])
+    """The first enablement is killed once cp1 encrypts with the new key and cp2 still has the readers file (its
+    riskiest moment: cp1 writes what only a reader can read); the re-run continues from the hosts' files. Sampled
+    through both apiservers from before the kill to the end of the re-run."""
+    servers = [lab.record.spec.host(h).address for h in control_planes(lab)]
+    sampler = Sampler(lab, servers, known={"before": SECRETS["before"]})
     sampler.start()
     started = time.monotonic()
     try:
+        killed = subprocess.Popen(
+            [*KUBEHARDEN, "harden", str(lab.dir / "inventory.py")],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        )  # fmt: skip
+        try:
+            wait_for("cp1 to encrypt with the new key", lambda: first_provider(lab, "cp1") == "secretbox", 900, 0.5)
+        finally:
+            os.killpg(killed.pid, signal.SIGKILL)
+            stdout, stderr = killed.communicate(timeout=60)
+        state["outputs"].append(f"$ kubeharden harden (killed)\n{stdout}\n{stderr}")
+        at_kill = {host: first_provider(lab, host) for host in control_planes(lab)}
+        state["keys"].update(secret for _, secret in file_keys(lab, "cp1"))
         code, summary, output = harden(lab, state, tmp_path / "summary.json")
     finally:
         sampler.stop()
     print(f"harden took {time.monotonic() - started:.0f}s; rewritten: {summary.get('rewritten')}; {sampler.counts()}")
+    print(f"files when killed: {at_kill}")
     assert code == 0, output[-6000:]
-    assert [p["encryption_stage"] for p in summary["passes"]] == ["readers", "final"], summary.get("passes")
+    assert set(at_kill.values()) == {"secretbox", "identity"}, at_kill
+    assert "second pass" in stderr, stderr[-3000:]  # the killed run finished the readers pass
+    assert [p["encryption_stage"] for p in summary.get("passes", [summary])][-1] == "final", summary
     assert not sampler.failed, sampler.failed[:5]
     assert all(sampler.ok_through[server] > 0 for server in sampler.servers), sampler.counts()
     assert summary["rewritten"]["secrets"] >= 1, summary
@@ -219,26 +268,9 @@ def test_pyinfra_at_its_highest_verbosity_changes_nothing_and_prints_no_key(lab:
 
 
 def test_rotate_key_keeps_every_secret_readable(lab: Lab, tmp_path: Path, state: dict[str, Any]) -> None:
-    servers = [lab.record.spec.host(h).address for h in control_planes(lab)]
-    reads: list[tuple[float, str]] = []
-    stop = threading.Event()
-
-    def poll() -> None:
-        """Every round, each Secret must come back with its data from at least one apiserver (the other may be
-        restarting through the health gate)."""
-        while not stop.is_set():
-            for name, value in SECRETS.items():
-                answers = []
-                for server in servers:
-                    try:
-                        answers.append(secret_value(lab, name, server))
-                    except Exception as exc:  # an apiserver that is restarting refuses connections
-                        answers.append(f"error: {str(exc)[-200:]}")
-                reads.append((time.monotonic(), "ok" if value in answers else f"{name}: {answers}"))
-            time.sleep(0.5)
-
-    poller = threading.Thread(target=poll, daemon=True)
-    poller.start()
+    """Sampled through EVERY apiserver: the Secrets written before (under the old key) and a new one each round."""
+    sampler = Sampler(lab, [lab.record.spec.host(h).address for h in control_planes(lab)], known=SECRETS)
+    sampler.start()
     summary_file = tmp_path / "rotate.json"
     started = time.monotonic()
     proc = subprocess.Popen(
@@ -256,15 +288,14 @@ def test_rotate_key_keeps_every_secret_readable(lab: Lab, tmp_path: Path, state:
             pass
         time.sleep(2)
     stdout, stderr = proc.communicate(timeout=60)
-    stop.set()
-    poller.join(timeout=60)
+    sampler.stop()
     took = time.monotonic() - started
     state["outputs"].append(f"$ kubeharden rotate-key\n{stdout}\n{stderr}")
     state["files"].append(summary_file)
-    print(f"rotate-key took {took:.0f}s, {len(reads)} reads during it")
+    print(f"rotate-key took {took:.0f}s; {sampler.counts()}")
     assert proc.returncode == 0, stderr[-6000:]
-    failed = [r for r in reads if r[1] != "ok"]
-    assert reads and not failed, failed[:5]
+    assert not sampler.failed, sampler.failed[:5]
+    assert all(sampler.ok_through[server] > 0 for server in sampler.servers), sampler.counts()
     report = json.loads(summary_file.read_text())
     assert [s["step"] for s in report["steps"]] == ["add", "promote", "rewrite", "retire"] and report["ok"]
     assert report["steps"][2]["rewritten"]["secrets"] >= 2

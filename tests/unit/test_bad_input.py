@@ -288,3 +288,51 @@ def test_the_pyinfra_cli_without_the_guard_refuses_an_inventory_that_does_not_as
     validate_inventory(hosts, strict_forced=True)
     with pytest.raises(ProfileError, match="accept-new"):
         validate_inventory(hosts, strict_forced=False)
+
+
+class NotSSHListener(CountingListener):
+    """A service that is not SSH (an HTTP server on the SSH port): paramiko fails reading the SSH banner."""
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+            conn.close()
+
+
+@pytest.mark.parametrize(
+    ("command", "code", "says"),
+    [
+        (["-m", "kubeharden", "harden", "--dry"], 2, "could not connect to: cp1"),
+        (["-m", "kubeharden", "rotate-key"], 2, "could not connect to: cp1"),
+        (["-m", "pyinfra", "-y", "--config", "deploys/config.py"], 1, "No hosts remaining"),
+    ],
+    ids=["harden", "rotate-key", "pyinfra-cli"],
+)
+def test_a_port_that_is_not_ssh_is_one_line_per_host_never_a_traceback(
+    command: list[str], code: int, says: str, tmp_path: Path
+) -> None:
+    server = NotSSHListener()
+    try:
+        inventory = tmp_path / "inventory.py"
+        known = tmp_path / "known_hosts"
+        known.write_text("")
+        host = GOOD_HOST.replace("PORT", str(server.port)).rstrip("}") + f', "ssh_known_hosts_file": "{known}"}}'
+        inventory.write_text(f'control_plane = [("cp1", {host})]\n')
+        argv = [sys.executable, *command, str(inventory)]
+        if command[1] == "pyinfra":
+            argv.append("deploys/harden.py")
+        repo = Path(__file__).resolve().parents[2]
+        proc = subprocess.run(argv, cwd=repo, capture_output=True, text=True, timeout=120, check=False)
+    finally:
+        server.close()
+    output = proc.stdout + proc.stderr
+    assert server.connections >= 1  # it did try: this is the connection error, not a refused input
+    assert proc.returncode == code, output
+    assert "Traceback" not in output, output
+    assert "[cp1] SSH error (Error reading SSH protocol banner" in output, output
+    assert says in output, output
