@@ -149,9 +149,11 @@ def _all_have(found: Mapping[str, ReadBack | None], text: str) -> bool:
     return all(read is not None and read.sha256 == digest for read in found.values())
 
 
-def _file_tests(selection: frozenset[str] | None, profile: Profile) -> Iterable[tuple[Control, FileTest]]:
+def _file_tests(selection: frozenset[str] | None, profile: Profile, role: str) -> Iterable[tuple[Control, FileTest]]:
     for control in CONTROLS:
         if control.applied_by != "tests" or (selection is not None and control.area not in selection):
+            continue
+        if role not in control.roles:
             continue
         if profile.waived(control.id, control.area):
             continue
@@ -161,14 +163,18 @@ def _file_tests(selection: frozenset[str] | None, profile: Profile) -> Iterable[
 
 
 def file_modes(
-    state: HostState, plans: Sequence[ComponentPlan], profile: Profile, selection: frozenset[str] | None
+    state: HostState,
+    plans: Sequence[ComponentPlan],
+    profile: Profile,
+    selection: frozenset[str] | None,
+    role: str = CONTROL_PLANE,
 ) -> list[FileMode]:
-    """The file controls' paths on this host (globs expanded, flag-named paths as the planned manifests name
-    them), with their current stat; files the plans write themselves are left to those writes."""
+    """The paths of the file controls of the host's role (globs expanded, flag-named paths as the planned manifests
+    name them), with their current stat; files the plans write themselves are left to those writes."""
     written = {f.path for p in plans for f in p.files}
     planned = {p.component: load_manifest(p.after) for p in plans if not p.problems}
     found: list[FileMode] = []
-    for control, test in _file_tests(selection, profile):
+    for control, test in _file_tests(selection, profile, role):
         paths: list[str] = []
         if test.path:
             paths = [test.path]
@@ -275,9 +281,7 @@ def plan_run(
         if target.role == CONTROL_PLANE:
             host.components, found = _component_plans(target, state, chosen, decision)
             problems.extend(found)
-        host.file_modes = (
-            file_modes(state, host.components, target.profile, chosen) if target.role == CONTROL_PLANE else []
-        )
+        host.file_modes = file_modes(state, host.components, target.profile, chosen, target.role)
         if run.selected("firewall") and not target.profile.waived("firewall", "firewall"):
             try:
                 host.firewall = _firewall(target, nodes, host.components, state)

@@ -184,6 +184,25 @@ def _supporting_files(plan: HostPlan, hstate: HostState) -> None:
             )
 
 
+def _file_modes(plan: HostPlan) -> None:
+    for mode in plan.file_modes:
+        operations.file_mode(
+            name=f"{mode.control_id}: {mode.path} mode {mode.mode:o} or stricter, {mode.owner}",
+            path=mode.path,
+            current=mode.current,
+            mode=mode.mode,
+            owner=mode.owner,
+        )
+
+
+@deploy("kubeharden: node files")
+def harden_node_files(run: Run | None = None) -> None:
+    """A worker's file controls (the kubelet's files, CIS 4.1): modes tightened, owners set; nothing restarts."""
+    chosen = current_run(run)
+    operations.rollout_guard(name=f"{GUARD_PREFIX}: stop if an earlier host failed", rollout=chosen.rollout)
+    _file_modes(chosen.plan.hosts[host.name])
+
+
 @deploy("kubeharden: control plane")
 def harden_control_plane(run: Run | None = None) -> None:
     """Harden one control-plane node from its plan: supporting files, manifests (health-gated), file modes,
@@ -205,14 +224,7 @@ def harden_control_plane(run: Run | None = None) -> None:
             timeout=int(target.profile["kubeharden_health_timeout"]),
             _serial=True,
         )
-    for mode in plan.file_modes:
-        operations.file_mode(
-            name=f"{mode.control_id}: {mode.path} mode {mode.mode:o} or stricter, {mode.owner}",
-            path=mode.path,
-            current=mode.current,
-            mode=mode.mode,
-            owner=mode.owner,
-        )
+    _file_modes(plan)
     if plan.rewrite:
         operations.rewrite_resources(
             name=f"1.2.27: rewrite existing {', '.join(plan.rewrite)} so they are stored encrypted",
@@ -229,7 +241,8 @@ def harden_control_plane(run: Run | None = None) -> None:
 
 
 def harden(run: Run | None = None) -> None:
-    """Entry for deploys/harden.py: every host gets the firewall, control-plane nodes the control-plane hardening.
+    """Entry for deploys/harden.py: every host gets the firewall, control-plane nodes the control-plane hardening,
+    workers their file controls.
 
     The firewall comes first: its operation is then the same one on every host (pyinfra orders operations by their
     count per host), and a firewall that cannot be confirmed stops the run before anything else changes.
@@ -238,3 +251,5 @@ def harden(run: Run | None = None) -> None:
     harden_firewall(run=chosen)
     if chosen.plan.hosts[host.name].role == "control_plane":
         harden_control_plane(run=chosen)
+    else:
+        harden_node_files(run=chosen)

@@ -78,6 +78,9 @@ def test_verify_reports_the_planted_weaknesses_as_fail(lab: Lab, tmp_path: Path)
     results = results_by(report)
     for control in ("1.2.15", "1.2.16", "1.3.2", "1.4.1", "1.1.13", "1.2.1"):
         assert results[("cp1", control)]["status"] == "FAIL", results[("cp1", control)]
+    for host in ("cp1", "w1"):  # the kubelet's files as kubeadm (and --weak) leave them, on every node
+        for control in ("4.1.1", "4.1.5", "4.1.9"):
+            assert results[(host, control)]["status"] == "FAIL", results[(host, control)]
 
 
 def test_harden_then_every_control_of_the_issue_passes(lab: Lab, tmp_path: Path, state: dict[str, Any]) -> None:
@@ -93,6 +96,12 @@ def test_harden_then_every_control_of_the_issue_passes(lab: Lab, tmp_path: Path,
     passed = {r["control_id"] for r in report["results"] if r["status"] == "PASS" and r["host"] == "cp1"}
     for control in ("1.2.1", "1.2.1-live", "1.2.15", "1.2.16", "1.2.17", "1.2.9", "1.3.2", "1.4.1", "2.2", "1.1.13"):
         assert control in passed
+    worker = {r["control_id"] for r in report["results"] if r["status"] == "PASS" and r["host"] == "w1"}
+    assert {"4.1.1", "4.1.5", "4.1.9"} <= worker, sorted(worker)
+    assert summary["hosts"]["w1"]["changed"]
+    modes = lab.sh("w1", "stat -c '%a %U:%G %n' /var/lib/kubelet/config.yaml /etc/kubernetes/kubelet.conf "
+                   "/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf").splitlines()  # fmt: skip
+    assert all(line.startswith("600 root:root ") for line in modes), modes
     state["apiserver"] = lab.pod_status("cp1", "kube-apiserver.yaml")
 
 

@@ -77,6 +77,9 @@ def test_verify_finds_the_weak_labs_weaknesses(vlab: Lab, tmp_path: Path) -> Non
     assert results[("cp1", "1.2.15")]["observed"] == "--profiling=true"
     assert results[("cp1", "1.1.13")]["observed"] == "/etc/kubernetes/admin.conf mode 644, root:root"
     assert "GET /api -> 403" in results[("cp1", "1.2.1-live")]["observed"]
+    for cid in ("4.1.1", "4.1.5", "4.1.9"):  # the kubelet's files on the worker too (CIS 4.1)
+        assert results[("w1", cid)]["status"] == "FAIL", results[("w1", cid)]
+    assert results[("w1", "4.1.9")]["observed"] == "/var/lib/kubelet/config.yaml mode 644, root:root"
     for cid in ("1.2.24", "2.2", "KH-ETCD-URLS", "KH-ETCD-CLIENT-live", "KH-API-INSECURE", "1.3.7"):
         assert results[("cp1", cid)]["status"] == "PASS", results[("cp1", cid)]
     assert results[("cp1", "1.1.21")]["status"] == "WARN"  # unscored: loose key modes warn

@@ -361,7 +361,7 @@ def test_judge_host_covers_the_roles_controls(default_129: HostState) -> None:
     ids = [r.control_id for r in results]
     assert "1.2.15" in ids and "2.2" in ids and len(ids) == len(set(ids))
     worker = HostState("w1", "workers", "192.0.2.20")
-    assert {r.area for r in judge_host(worker)} == {"firewall"}
+    assert {r.area for r in judge_host(worker)} == {"firewall", "kubelet"}
 
 
 # ----------------------------------------------------------------------------------------------------
