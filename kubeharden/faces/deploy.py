@@ -16,7 +16,7 @@ Use them from your own deploy file (pyinfra "packaged deploys")::
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +42,8 @@ class Run:
     states: dict[str, HostState] = field(repr=False)
     plan: RunPlan
     rollout: Rollout = field(default_factory=Rollout)
+    op_names: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
+    """(host, operation hash) -> that host's name of the operation (see ``_op``)."""
 
 
 def collect_all(pyinfra_state: Any, targets: list[Target]) -> dict[str, HostState]:
@@ -136,6 +138,14 @@ def targets_from_state(pyinfra_state: Any) -> list[Target]:
     ]
 
 
+def _op(chosen: Run, function: Callable[..., Any], name: str, **kwargs: Any) -> None:
+    """Add one operation on this host and remember its name for this host: pyinfra's API numbers operations per
+    host, so the Nth operation of a control plane and the Nth of a worker share one entry whose names pyinfra
+    merges; the summary names each host's own."""
+    meta = function(name=name, **kwargs)
+    pyinfra_adapter.remember_name(chosen.op_names, host, meta, name)
+
+
 def current_run(run: Run | None = None) -> Run:
     """The run given, or the one of this pyinfra State (made on first use: the pyinfra CLI prepares each host in
     turn, the plan is computed once for all of them)."""
@@ -152,7 +162,9 @@ def harden_firewall(run: Run | None = None) -> None:
     if plan.firewall is None:
         host.noop("firewall: not in this run (waived, switched off or not selected)")
         return
-    nftables.ruleset(
+    _op(
+        chosen,
+        nftables.ruleset,
         name="KH-FW-TABLE, KH-FW-PERSIST: nftables table inet kubeharden (commit-confirm)",
         content=plan.firewall,
         current=chosen.states[host.name].firewall,
@@ -161,11 +173,13 @@ def harden_firewall(run: Run | None = None) -> None:
     )
 
 
-def _supporting_files(plan: HostPlan, hstate: HostState) -> None:
+def _supporting_files(chosen: Run, plan: HostPlan, hstate: HostState) -> None:
     for component in plan.components:
         ids = ", ".join(component.control_ids) or "support file"
         for directory, mode in component.directories:
-            files.directory(
+            _op(
+                chosen,
+                files.directory,
                 name=f"{component.component}: directory {directory} mode {mode:o}",
                 path=directory,
                 mode=format(mode, "o"),
@@ -174,7 +188,9 @@ def _supporting_files(plan: HostPlan, hstate: HostState) -> None:
                 present=True,
             )
         for support in component.files:
-            operations.file_content(
+            _op(
+                chosen,
+                operations.file_content,
                 name=f"{component.component}: {support.path} ({support.control_id or ids})",
                 path=support.path,
                 content=support.content,
@@ -184,9 +200,11 @@ def _supporting_files(plan: HostPlan, hstate: HostState) -> None:
             )
 
 
-def _file_modes(plan: HostPlan) -> None:
+def _file_modes(chosen: Run, plan: HostPlan) -> None:
     for mode in plan.file_modes:
-        operations.file_mode(
+        _op(
+            chosen,
+            operations.file_mode,
             name=f"{mode.control_id}: {mode.path} mode {mode.mode:o} or stricter, {mode.owner}",
             path=mode.path,
             current=mode.current,
@@ -199,8 +217,8 @@ def _file_modes(plan: HostPlan) -> None:
 def harden_node_files(run: Run | None = None) -> None:
     """A worker's file controls (the kubelet's files, CIS 4.1): modes tightened, owners set; nothing restarts."""
     chosen = current_run(run)
-    operations.rollout_guard(name=f"{GUARD_PREFIX}: stop if an earlier host failed", rollout=chosen.rollout)
-    _file_modes(chosen.plan.hosts[host.name])
+    _op(chosen, operations.rollout_guard, f"{GUARD_PREFIX}: stop if an earlier host failed", rollout=chosen.rollout)
+    _file_modes(chosen, chosen.plan.hosts[host.name])
 
 
 @deploy("kubeharden: control plane")
@@ -211,10 +229,17 @@ def harden_control_plane(run: Run | None = None) -> None:
     plan = chosen.plan.hosts[host.name]
     hstate = chosen.states[host.name]
     target = next(t for t in chosen.targets if t.name == host.name)
-    operations.rollout_guard(name=f"{GUARD_PREFIX}: stop if an earlier control plane failed", rollout=chosen.rollout)
-    _supporting_files(plan, hstate)
+    _op(
+        chosen,
+        operations.rollout_guard,
+        f"{GUARD_PREFIX}: stop if an earlier control plane failed",
+        rollout=chosen.rollout,
+    )
+    _supporting_files(chosen, plan, hstate)
     for component in plan.components:
-        operations.static_pod_manifest(
+        _op(
+            chosen,
+            operations.static_pod_manifest,
             name=f"{component.component}: manifest [{', '.join(component.control_ids) or 'no change'}]",
             component=component.component,
             content=component.after,
@@ -224,16 +249,20 @@ def harden_control_plane(run: Run | None = None) -> None:
             timeout=int(target.profile["kubeharden_health_timeout"]),
             _serial=True,
         )
-    _file_modes(plan)
+    _file_modes(chosen, plan)
     if plan.rewrite:
-        operations.rewrite_resources(
+        _op(
+            chosen,
+            operations.rewrite_resources,
             name=f"1.2.27: rewrite existing {', '.join(plan.rewrite)} so they are stored encrypted",
             resources=plan.rewrite,
             rollout=chosen.rollout,
         )
     if plan.cluster_config is not None:
         current, planned = plan.cluster_config
-        operations.kubeadm_cluster_configuration(
+        _op(
+            chosen,
+            operations.kubeadm_cluster_configuration,
             name="kubeadm-config: ClusterConfiguration extraArgs/extraVolumes (kept by kubeadm upgrade)",
             current=current,
             planned=planned,

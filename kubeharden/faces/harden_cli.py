@@ -86,13 +86,18 @@ def start(targets: list[Target], selection: frozenset[str] | None, encryption_ov
     return state, run
 
 
+def announce(host: str, operation: str) -> None:
+    """One line per operation as it starts, with the host's own name of it."""
+    click.echo(f"--> {host}: {operation}", err=True)
+
+
 def summarise(state: Any, run: Any) -> dict[str, Any]:
     """Per host: what changed, what failed, what was never run because the rollout stopped; the run's outcome."""
     from kubeharden.faces.deploy import GUARD_PREFIX
     from kubeharden.host import pyinfra_adapter
 
     rollout = run.rollout
-    outcomes = pyinfra_adapter.operation_outcomes(state, skip_prefix=GUARD_PREFIX)
+    outcomes = pyinfra_adapter.operation_outcomes(state, skip_prefix=GUARD_PREFIX, names=run.op_names)
     hosts: dict[str, Any] = {}
     for name, found in outcomes.items():
         if rollout.stopped_for(name) and name not in rollout.touched:
@@ -160,7 +165,7 @@ def harden(inventory: Path, dry: bool, only: str | None, summary_json: Path | No
     setup_logging()
     state, run = start(targets, selection)
     if dry:
-        plan = pyinfra_adapter.planned_changes(state)
+        plan = pyinfra_adapter.planned_changes(state, run.op_names)
         for name, ops in plan.items():
             click.echo(f"{name}: {len(ops)} change(s)")
             for op in ops:
@@ -175,7 +180,7 @@ def harden(inventory: Path, dry: bool, only: str | None, summary_json: Path | No
     while True:
         click.echo("--> applying, one host at a time", err=True)
         try:
-            pyinfra_adapter.run_serial_in_inventory_order(state)
+            pyinfra_adapter.run_serial_in_inventory_order(state, run.op_names, announce)
         except PyinfraError as exc:
             click.echo(f"pyinfra: {exc}", err=True)
         summary = summarise(state, run)

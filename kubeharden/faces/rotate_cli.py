@@ -17,7 +17,16 @@ import click
 
 from kubeharden.core import encryption
 from kubeharden.core.rotation_resume import rotation_progress
-from kubeharden.faces.harden_cli import check_writable, fail, load_targets, setup_logging, start, summarise, write_json
+from kubeharden.faces.harden_cli import (
+    announce,
+    check_writable,
+    fail,
+    load_targets,
+    setup_logging,
+    start,
+    summarise,
+    write_json,
+)
 
 if TYPE_CHECKING:
     from kubeharden.core.runplan import Target
@@ -77,7 +86,7 @@ def _roll_out(targets: list[Target], config: str) -> dict[str, Any]:
 
     state, run = start(targets, None, encryption_override=config)
     try:
-        pyinfra_adapter.run_serial_in_inventory_order(state)
+        pyinfra_adapter.run_serial_in_inventory_order(state, run.op_names, announce)
     except PyinfraError as exc:
         return {"failed_host": run.rollout.failed_host or "-", "error": str(exc), "hosts": {}}
     summary = summarise(state, run)

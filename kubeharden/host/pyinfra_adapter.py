@@ -100,8 +100,14 @@ def per_run(state: Any, make: Callable[[], T]) -> T:
     return found
 
 
-def run_serial_in_inventory_order(state: Any) -> None:
-    """Execute every operation host by host, in the inventory's order (control planes in their group's order).
+def run_serial_in_inventory_order(
+    state: Any,
+    names: Mapping[tuple[str, str], str] | None = None,
+    announce: Callable[[str, str], None] | None = None,
+) -> None:
+    """Execute every operation host by host, in the inventory's order (control planes in their group's order),
+    announcing each with the host's own name of it (``announce(host, name)``; pyinfra's log would show the merged
+    names of one operation number across hosts, and "Skipped" for numbers a host does not have).
 
     pyinfra's own serial mode walks ``state.active_hosts``, a set: its order is not the inventory's, so the "last"
     control plane could go first (the encryption rewrite would then run before the others have the config).
@@ -116,13 +122,36 @@ def run_serial_in_inventory_order(state: Any) -> None:
             if host not in state.active_hosts:
                 continue
             try:
-                pyinfra_operations._run_host_ops(state, host)
+                for op_hash in state.get_op_order():
+                    if op_hash not in state.ops[host]:
+                        continue
+                    name = _name(state, host, op_hash, names)
+                    if announce is not None:
+                        announce(host.name, name)
+                    if pyinfra_operations._run_host_op_with_context(state, host, op_hash) is False:
+                        raise PyinfraError(f"Error in operation {name} on {host.name}")
             except PyinfraError:
                 state.fail_hosts({host})
 
 
-def operation_outcomes(state: Any, skip_prefix: str = "") -> dict[str, dict[str, list[str]]]:
-    """Per host: names of the operations that changed something, failed, or did not run."""
+def remember_name(names: dict[tuple[str, str], str], host: Any, meta: Any, name: str) -> None:
+    """Record ``host``'s own name of the operation ``meta`` (pyinfra keeps one set of names per operation hash, and
+    its API numbers operations per host: different operations of different hosts share a hash)."""
+    deploy = getattr(host, "current_deploy_name", None)
+    names[(host.name, meta._hash)] = f"{deploy} | {name}" if deploy else name
+
+
+def _name(state: Any, host: Any, op_hash: str, names: Mapping[tuple[str, str], str] | None) -> str:
+    if names and (host.name, op_hash) in names:
+        return names[(host.name, op_hash)]
+    return ", ".join(sorted(state.get_op_meta(op_hash).names))
+
+
+def operation_outcomes(
+    state: Any, skip_prefix: str = "", names: Mapping[tuple[str, str], str] | None = None
+) -> dict[str, dict[str, list[str]]]:
+    """Per host: names of the operations that changed something, failed, or did not run (each host's own names,
+    from ``names`` as ``remember_name`` recorded them)."""
     found: dict[str, dict[str, list[str]]] = {}
     for host in state.inventory:
         changed, failed, not_run = [], [], []
@@ -130,7 +159,7 @@ def operation_outcomes(state: Any, skip_prefix: str = "") -> dict[str, dict[str,
             op_data = state.ops[host].get(op_hash)
             if op_data is None:
                 continue
-            name = ", ".join(sorted(state.get_op_meta(op_hash).names))
+            name = _name(state, host, op_hash, names)
             meta = op_data.operation_meta
             if not meta.is_complete():
                 not_run.append(name)
@@ -142,16 +171,16 @@ def operation_outcomes(state: Any, skip_prefix: str = "") -> dict[str, dict[str,
     return found
 
 
-def planned_changes(state: Any) -> dict[str, list[str]]:
+def planned_changes(state: Any, names: Mapping[tuple[str, str], str] | None = None) -> dict[str, list[str]]:
     """For --dry: per host, the operations that would change something."""
     plan: dict[str, list[str]] = {}
     for host in state.inventory:
-        names = []
+        found = []
         for op_hash in state.get_op_order():
             op_data = state.ops[host].get(op_hash)
             if op_data is not None and op_data.operation_meta._maybe_is_change:
-                names.append(", ".join(sorted(state.get_op_meta(op_hash).names)))
-        plan[host.name] = names
+                found.append(_name(state, host, op_hash, names))
+        plan[host.name] = found
     return plan
 
 

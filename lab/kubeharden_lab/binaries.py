@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_K8S_VERSION = "v1.34.4"
-K8S_COMMANDS = ("kubeadm", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+K8S_COMMANDS = ("kubeadm", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kubelet")
 ETCD_COMMANDS = ("etcd", "etcdctl")
 _VERSION_RE = re.compile(r"^v1\.(3\d)\.(\d+)$")
 _STAGING_RE = re.compile(r"^\s*(k8s\.io/[\w.-]+)\s+=>\s+\./staging/src/", re.MULTILINE)
@@ -179,6 +179,55 @@ def _go_line(gomod_text: str) -> str:
     return match.group(1) if match else "1.24"
 
 
+def _complete(directory: Path, commands: Sequence[str]) -> bool:
+    """A finished build with every command (a cache made before a command was added is built again)."""
+    return (directory / ".complete").exists() and all((directory / c).is_file() for c in commands)
+
+
+PAUSE_GO = """package main
+
+// The lab's pause image: what registry.k8s.io/pause does (hold the pod's namespaces, reap children, exit on
+// SIGINT/SIGTERM), built locally because no registry is reachable.
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
+	for sig := range signals {
+		if sig != syscall.SIGCHLD {
+			os.Exit(0)
+		}
+		for {
+			var status syscall.WaitStatus
+			if pid, err := syscall.Wait4(-1, &status, syscall.WNOHANG, nil); pid <= 0 || err != nil {
+				break
+			}
+		}
+	}
+}
+"""
+
+
+def build_pause(root: Path | None = None) -> Path:
+    """The pause program of the lab's sandbox image (a static binary of a few lines of Go, no module needed)."""
+    base = (root or cache_root()) / "bin" / "pause"
+    if _complete(base, ("pause",)):
+        return base / "pause"
+    work = root_work = (root or cache_root()) / "build" / "pause"
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "go.mod").write_text("module kubeharden.local/pause\n\ngo 1.24\n")
+    (work / "main.go").write_text(PAUSE_GO)
+    tmp = _fresh_dir(base.with_name("pause.tmp"))
+    _run(["go", "build", "-trimpath", "-ldflags=-s -w", "-o", str(tmp / "pause"), "."], root_work, "go build pause")
+    _publish(tmp, base, "pause")
+    return base / "pause"
+
+
 def build_kubernetes(k8s_version: str, root: Path) -> tuple[Path, str]:
     """Build the k8s.io/kubernetes commands; return their directory and kubeadm's etcd version."""
     work = root / "build" / f"kubernetes-{k8s_version}"
@@ -190,7 +239,7 @@ def build_kubernetes(k8s_version: str, root: Path) -> tuple[Path, str]:
     gomod_text = Path(info["GoMod"]).read_text()
     source = Path(info["Dir"])
     etcd_version = etcd_version_from_constants((source / "cmd/kubeadm/app/constants/constants.go").read_text())
-    if (out_dir / ".complete").exists():
+    if _complete(out_dir, K8S_COMMANDS):
         return out_dir, etcd_version
     packages = [f"k8s.io/kubernetes/cmd/{c}" for c in K8S_COMMANDS]
     (work / "go.mod").write_text(lab_gomod(k8s_version, staging_modules(gomod_text), _go_line(gomod_text)))
@@ -232,7 +281,7 @@ def ensure_binaries(k8s_version: str = DEFAULT_K8S_VERSION, root: Path | None = 
     root = root or cache_root()
     k8s_dir = root / "bin" / f"kubernetes-{k8s_version}"
     marker = k8s_dir / ".complete"
-    if marker.exists():
+    if _complete(k8s_dir, K8S_COMMANDS):
         etcd_version = marker.read_text().strip()
         etcd_dir = root / "bin" / f"etcd-{etcd_version}"
         if (etcd_dir / ".complete").exists():

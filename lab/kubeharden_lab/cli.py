@@ -39,7 +39,15 @@ def main() -> None:
 @click.option("--workers", type=int, default=2, show_default=True)
 @click.option("--weak", is_flag=True, help="Start from a deliberately weakened but working state.")
 @click.option("--k8s-version", default=DEFAULT_K8S_VERSION, show_default=True)
-def lab_up_cmd(lab_dir: Path, name: str, control_planes: int, workers: int, weak: bool, k8s_version: str) -> None:
+@click.option(
+    "--kubelet",
+    is_flag=True,
+    help="Run a real kubelet and containerd on every host and make the cluster with plain kubeadm init/join "
+    "(without it, the lab's static-pod runner stands in for the kubelet).",
+)
+def lab_up_cmd(
+    lab_dir: Path, name: str, control_planes: int, workers: int, weak: bool, k8s_version: str, kubelet: bool
+) -> None:
     """Make the lab (idempotent) and print the path of its pyinfra inventory."""
     from kubeharden_lab.access import AccessError
     from kubeharden_lab.machines import LabError
@@ -47,7 +55,7 @@ def lab_up_cmd(lab_dir: Path, name: str, control_planes: int, workers: int, weak
     from kubeharden_lab.rootfs import RootfsError
 
     try:
-        lab_up(lab_dir, name, control_planes, workers, weak, k8s_version)
+        lab_up(lab_dir, name, control_planes, workers, weak, k8s_version, kubelet)
     except (LabConfigError, BuildError, RootfsError) as exc:
         _fail(str(exc))
     except (LabError, AccessError) as exc:

@@ -52,6 +52,9 @@ class LabSpec:
     k8s_version: str
     weak: bool
     hosts: tuple[LabHost, ...] = field(default_factory=tuple)
+    kubelet: bool = False
+    """A real kubelet and containerd on every host, the cluster made by plain kubeadm init/join (else the
+    static-pod runner plays the kubelet's static-pod role)."""
 
     @property
     def bridge(self) -> str:
@@ -86,7 +89,7 @@ class LabSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LabSpec:
         hosts = tuple(LabHost(**h) for h in data["hosts"])
-        return cls(data["name"], data["subnet"], data["k8s_version"], data["weak"], hosts)
+        return cls(data["name"], data["subnet"], data["k8s_version"], data["weak"], hosts, data.get("kubelet", False))
 
 
 def validate_name(name: str) -> str:
@@ -104,7 +107,9 @@ def subnet_for_index(index: int) -> str:
     return f"10.231.{index}.0/24"
 
 
-def make_spec(name: str, subnet: str, k8s_version: str, control_planes: int, workers: int, weak: bool) -> LabSpec:
+def make_spec(
+    name: str, subnet: str, k8s_version: str, control_planes: int, workers: int, weak: bool, kubelet: bool = False
+) -> LabSpec:
     """Lay out the hosts: control planes cp1.. at .11.., workers w1.. at .31.."""
     validate_name(name)
     if not 1 <= control_planes <= MAX_CONTROL_PLANES:
@@ -116,4 +121,4 @@ def make_spec(name: str, subnet: str, k8s_version: str, control_planes: int, wor
         raise LabConfigError(f"lab subnet {subnet} must be a /24 inside {LAB_SUPERNET}")
     hosts = [LabHost(f"cp{i}", "control_plane", str(net[10 + i]), name) for i in range(1, control_planes + 1)]
     hosts += [LabHost(f"w{i}", "workers", str(net[30 + i]), name) for i in range(1, workers + 1)]
-    return LabSpec(name, str(net), k8s_version, weak, tuple(hosts))
+    return LabSpec(name, str(net), k8s_version, weak, tuple(hosts), kubelet)

@@ -76,9 +76,21 @@ def tables_for(k8s_version: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return kube, etcd
 
 
+def _patch(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.lstrip("v").split("-")[0].split("."))
+
+
+def _keep_newest(family: dict[str, Any], key: str, entry: dict[str, Any]) -> None:
+    """A minor's table comes from its newest patch seen (etcd 3.5 patches backport flags: 3.5.21 has one 3.5.15
+    lacks), so generating an older release's tables never drops a flag the newer patch has."""
+    found = family.get(key)
+    if found is None or _patch(str(found.get("source", "0"))) <= _patch(entry["source"]):
+        family[key] = entry
+
+
 def merge(document: dict[str, Any], k8s_version: str, kube: dict[str, Any], etcd: dict[str, Any]) -> dict[str, Any]:
-    document.setdefault("kubernetes", {})[minor(k8s_version)] = kube
-    document.setdefault("etcd", {})[minor(etcd["source"])] = etcd
+    _keep_newest(document.setdefault("kubernetes", {}), minor(k8s_version), kube)
+    _keep_newest(document.setdefault("etcd", {}), minor(etcd["source"]), etcd)
     document["kubernetes"] = dict(sorted(document["kubernetes"].items()))
     document["etcd"] = dict(sorted(document["etcd"].items()))
     return document

@@ -17,13 +17,16 @@ PER_HOST = 8
 """A booted systemd host: systemd, journald, udevd, logind, dbus, getty (measured ~8)."""
 PER_CONTROL_PLANE = 13
 """kube-apiserver (6) and kube-controller-manager (7) on a control plane."""
+PER_KUBELET = 7
+"""A kubelet (6) and containerd (1) on a host of a lab that runs them."""
 MARGIN = 4
 """Head-room for what the tests run inside the hosts (kubectl, sshd sessions)."""
 
 
 def needed(spec: LabSpec) -> int:
     """Instances the lab takes once up (an upper estimate)."""
-    return len(spec.hosts) * PER_HOST + len(spec.control_planes) * PER_CONTROL_PLANE + MARGIN
+    kubelets = len(spec.hosts) * PER_KUBELET if spec.kubelet else 0
+    return len(spec.hosts) * PER_HOST + len(spec.control_planes) * PER_CONTROL_PLANE + kubelets + MARGIN
 
 
 def limit(proc: Path = Path("/proc")) -> int:

@@ -46,12 +46,15 @@ ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELE
 """  # noqa: E501
 
 
-def _node_registration(host: LabHost) -> dict[str, Any]:
+def node_registration(host: LabHost) -> dict[str, Any]:
+    """The node's registration: its name, containerd, its lab address for the kubelet (kubeadm writes it to
+    kubeadm-flags.env), no taints (the lab's control planes may run test pods)."""
     return {
         "name": host.name,
         "criSocket": CRI_SOCKET,
         "ignorePreflightErrors": ["all"],
         "taints": [],
+        "kubeletExtraArgs": [{"name": "node-ip", "value": host.address}],
     }
 
 
@@ -79,7 +82,7 @@ def init_configuration(spec: LabSpec, host: LabHost) -> str:
         "apiVersion": KUBEADM_API,
         "kind": "InitConfiguration",
         "localAPIEndpoint": {"advertiseAddress": host.address, "bindPort": 6443},
-        "nodeRegistration": _node_registration(host),
+        "nodeRegistration": node_registration(host),
     }
     # The lab's kubelets would serve certificates signed by the cluster CA (serverTLSBootstrap), as a hardened
     # cluster's do; the lab inventory says so, and the apiserver then verifies them (CIS 1.2.5).

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from kubeharden_lab import cgroups
 from kubeharden_lab.config import LabHost, LabSpec
 
 GUEST_BIN = "/opt/kubeharden-lab/bin"
@@ -76,35 +77,52 @@ def ensure_host_network(spec: LabSpec, host: LabHost) -> None:
         _ip("-n", host.netns, "link", "set", "eth0", "up")
 
 
-def cgroup_roots() -> list[Path]:
-    """The hierarchies systemd needs: cgroup2 (hybrid: /unified) and, on v1 machines, the named systemd one."""
-    fs = Path("/sys/fs/cgroup")
-    if (fs / "cgroup.controllers").exists():  # pure cgroup2
-        return [fs]
-    return [p for p in (fs / "unified", fs / "systemd") if p.is_dir()]
+CGROUP_RECORDS = Path("/run/kubeharden/cgroups")
+"""Per lab, the cgroup directories its hosts were put in: `down` may run from a process whose own cgroup (the
+path under which the lab's were made) differs from the one `up` ran in."""
+
+
+def record_cgroups(lab: str) -> None:
+    CGROUP_RECORDS.mkdir(parents=True, exist_ok=True)
+    bases = [str(h.base(lab)) for h in cgroups.hierarchies()]
+    tmp = CGROUP_RECORDS / f"{lab}.tmp"
+    tmp.write_text("\n".join(sorted(set(bases) | set(map(str, _recorded(lab))))) + "\n")
+    tmp.replace(CGROUP_RECORDS / lab)
+
+
+def _recorded(lab: str) -> list[Path]:
+    try:
+        return [Path(line) for line in (CGROUP_RECORDS / lab).read_text().split() if line]
+    except OSError:
+        return []
 
 
 def cgroup_dirs(lab: str, host: str | None = None) -> list[Path]:
-    """The lab's cgroup directories in every hierarchy we use."""
-    dirs = []
-    for root in cgroup_roots():
-        base = root / "kubeharden" / lab
-        dirs.append(base / host if host else base)
-    return dirs
+    """The lab's cgroup directories in every hierarchy (the recorded ones and those this process would make)."""
+    bases = list(dict.fromkeys([*_recorded(lab), *(h.base(lab) for h in cgroups.hierarchies())]))
+    return [base / host if host else base for base in bases]
 
 
-def boot_script(spec: LabSpec, host: LabHost, base: Path, hostdir: Path, bin_dirs: Iterable[Path]) -> str:
+GUEST_IMAGES = "/opt/kubeharden-lab/images"
+
+
+def boot_script(
+    spec: LabSpec, host: LabHost, base: Path, hostdir: Path, bin_dirs: Iterable[Path], images: Path | None = None
+) -> str:
     """The shell run under `unshare --mount`: own cgroups, own overlay, then nspawn --boot."""
     merged, upper, work = hostdir / "merged", hostdir / "upper", hostdir / "work"
-    lines = ["set -e"]
-    for cg in cgroup_dirs(spec.name, host.name):
-        lines += [f"mkdir -p {shlex.quote(str(cg))}", f"echo $$ > {shlex.quote(str(cg / 'cgroup.procs'))}"]
+    lines = ["set -e", *cgroups.enter_script(spec.name, host.name, cgroups.hierarchies())]
     lines.append(
         "mount -t overlay overlay -o "
         + shlex.quote(f"lowerdir={base},upperdir={upper},workdir={work}")
         + f" {shlex.quote(str(merged))}"
     )
     binds = [f"--bind-ro={d}:{GUEST_BIN}/{d.name}" for d in bin_dirs]
+    if images is not None:
+        binds.append(f"--bind-ro={images}:{GUEST_IMAGES}")
+    if spec.kubelet:
+        # runc creates a session keyring per container; nspawn's seccomp filter answers keyctl with EPERM
+        binds.append("--system-call-filter=@keyring")
     nspawn = [
         "systemd-nspawn",
         "--quiet",
@@ -125,14 +143,16 @@ def boot_script(spec: LabSpec, host: LabHost, base: Path, hostdir: Path, bin_dir
     return "\n".join(lines) + "\n"
 
 
-def start_host(spec: LabSpec, host: LabHost, base: Path, hostdir: Path, bin_dirs: Iterable[Path]) -> int:
+def start_host(
+    spec: LabSpec, host: LabHost, base: Path, hostdir: Path, bin_dirs: Iterable[Path], images: Path | None = None
+) -> int:
     """Start one host in the background; returns the PID of its nspawn process."""
     for sub in ("merged", "upper", "work"):
         (hostdir / sub).mkdir(parents=True, exist_ok=True)
     for cg in cgroup_dirs(spec.name, host.name):
         if cg.exists() and _cgroup_pids(cg):
             raise LabError(f"host {host.name} of lab {spec.name} is already running (cgroup {cg} has processes)")
-    script = boot_script(spec, host, base, hostdir, bin_dirs)
+    script = boot_script(spec, host, base, hostdir, bin_dirs, images)
     log = open(hostdir / "console.log", "ab")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(
         ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
@@ -244,6 +264,8 @@ def remove_cgroups(lab: str) -> None:
                 parent.rmdir()
         except OSError:
             pass
+    if not any(cg.exists() for cg in cgroup_dirs(lab)):
+        (CGROUP_RECORDS / lab).unlink(missing_ok=True)
 
 
 def remove_network(spec_name: str, host_netns: Iterable[str], veths: Iterable[str], bridge: str) -> None:

@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from kubeharden_lab import access, cluster, inotify, machines
+from kubeharden_lab import access, cluster, cluster_kubeadm, images, inotify, machines, node_runtime
 from kubeharden_lab.binaries import LabBinaries, ensure_binaries
 from kubeharden_lab.config import LabConfigError, LabHost, LabSpec, make_spec, subnet_for_index
 from kubeharden_lab.inventory import render_inventory
@@ -27,6 +27,7 @@ from kubeharden_lab.rootfs import ensure_rootfs
 
 STATE_ROOT = Path(os.environ.get("KUBEHARDEN_LAB_STATE", "/var/lib/kubeharden/labs"))
 RUNNER_UNIT = "kubeharden-lab-static-pods.service"
+NODE_PREP_UNIT = "kubeharden-lab-node.service"
 GUEST_LIB = "usr/local/lib/kubeharden-lab"
 
 
@@ -95,8 +96,36 @@ def _guest_file(name: str) -> str:
     return resources.files("kubeharden_lab.guest").joinpath(name).read_text()
 
 
-def _prepare_upper(spec: LabSpec, host: LabHost, upper: Path, pubkey: str, binaries: LabBinaries) -> None:
-    """Files a host has before its first boot: identity, access, the static-pod runner, kubelet packaging."""
+def _link(upper: Path, rel: str, target: str) -> None:
+    link = upper / rel
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if not link.is_symlink():
+        link.symlink_to(target)
+
+
+def _prepare_kubelet_host(
+    spec: LabSpec, host: LabHost, upper: Path, binaries: LabBinaries, sandbox_image: str, put: Any
+) -> None:
+    """A host that runs a real kubelet: containerd configured for an nspawn host, a bridge CNI, the node-prep unit,
+    the kubelet binary where kubeadm's unit runs it, the unit enabled as a package would leave it."""
+    put("etc/containerd/config.toml", node_runtime.containerd_config(sandbox_image))
+    put("etc/cni/net.d/10-kubeharden-lab.conflist", node_runtime.cni_conflist(spec, host))
+    put(f"{GUEST_LIB}/node_prep.sh", _guest_file("node_prep.sh"), 0o755)
+    put(f"etc/systemd/system/{NODE_PREP_UNIT}", _guest_file(NODE_PREP_UNIT))
+    _link(
+        upper, f"etc/systemd/system/multi-user.target.wants/{NODE_PREP_UNIT}", f"/etc/systemd/system/{NODE_PREP_UNIT}"
+    )
+    _link(upper, "usr/bin/kubelet", f"{machines.GUEST_BIN}/{binaries.k8s_dir.name}/kubelet")
+    _link(
+        upper, "etc/systemd/system/multi-user.target.wants/kubelet.service", "/usr/lib/systemd/system/kubelet.service"
+    )
+
+
+def _prepare_upper(
+    spec: LabSpec, host: LabHost, upper: Path, pubkey: str, binaries: LabBinaries, sandbox_image: str = ""
+) -> None:
+    """Files a host has before its first boot: identity, access, kubelet packaging, and either the real kubelet's
+    runtime or the static-pod runner."""
 
     def put(rel: str, text: str, mode: int = 0o644) -> None:
         path = upper / rel
@@ -109,14 +138,15 @@ def _prepare_upper(spec: LabSpec, host: LabHost, upper: Path, pubkey: str, binar
     put("etc/hosts", etc_hosts(spec))
     (upper / "root/.ssh").mkdir(parents=True, exist_ok=True, mode=0o700)
     put("root/.ssh/authorized_keys", pubkey, 0o600)
-    put(f"{GUEST_LIB}/static_pod_runner.py", _guest_file("static_pod_runner.py"))
-    for script in ("weaken.py", "pods_current.py", "etcd_join.py"):
+    for script in ("weaken.py", "pods_current.py", "etcd_join.py", "kubelet_pods_current.py"):
         put(f"{GUEST_LIB}/{script}", _guest_file(script))
-    put(f"etc/systemd/system/{RUNNER_UNIT}", _guest_file(RUNNER_UNIT))
-    wants = upper / "etc/systemd/system/multi-user.target.wants" / RUNNER_UNIT
-    wants.parent.mkdir(parents=True, exist_ok=True)
-    if not wants.is_symlink():
-        wants.symlink_to(f"/etc/systemd/system/{RUNNER_UNIT}")
+    if spec.kubelet:
+        _prepare_kubelet_host(spec, host, upper, binaries, sandbox_image, put)
+    else:
+        put(f"{GUEST_LIB}/static_pod_runner.py", _guest_file("static_pod_runner.py"))
+        put(f"etc/systemd/system/{RUNNER_UNIT}", _guest_file(RUNNER_UNIT))
+        _link(upper, f"etc/systemd/system/multi-user.target.wants/{RUNNER_UNIT}", f"/etc/systemd/system/{RUNNER_UNIT}")
+        _link(upper, "etc/systemd/system/containerd.service", "/dev/null")  # no kubelet: no runtime either
     put("etc/kubeharden-lab/node.json", json.dumps({"node_ip": host.address, "lab": spec.name}) + "\n")
     put("usr/lib/systemd/system/kubelet.service", KUBELET_SERVICE)
     put("usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf", KUBEADM_DROPIN)
@@ -136,13 +166,14 @@ def lab_up(
     workers: int,
     weak: bool,
     k8s_version: str,
+    kubelet: bool = False,
 ) -> LabRecord:
     """Make the lab (or find it already up); idempotent."""
     lab_dir.mkdir(parents=True, exist_ok=True)
     lab_dir.chmod(0o700)
     record = LabRecord.load(lab_dir)
     if record is not None:
-        want = make_spec(name, record.spec.subnet, k8s_version, control_planes, workers, weak)
+        want = make_spec(name, record.spec.subnet, k8s_version, control_planes, workers, weak, kubelet)
         if record.spec != want:
             raise LabConfigError(
                 f"a different lab is recorded in {lab_dir} (lab {record.spec.name!r}, "
@@ -158,9 +189,12 @@ def lab_up(
 
     binaries = ensure_binaries(k8s_version)
     base = ensure_rootfs()
+    image_dir = images.ensure_images(binaries) if kubelet else None
+    archives = images.archives(image_dir) if image_dir is not None else {}
+    sandbox = next((tag for tag in archives.values() if "/pause:" in tag), "")
     with _machine_lock():
         subnet = _free_subnet(_reserved_subnets())
-        spec = make_spec(name, subnet, binaries.k8s_version, control_planes, workers, weak)
+        spec = make_spec(name, subnet, binaries.k8s_version, control_planes, workers, weak, kubelet)
         inotify.check(spec)
         runtime = STATE_ROOT / name
         if runtime.exists() and machines.lab_pids(name):
@@ -174,11 +208,13 @@ def lab_up(
     key = access.ensure_key(lab_dir)
     pubkey = (key.with_suffix(".pub")).read_text()
     started = time.monotonic()
+    machines.record_cgroups(spec.name)
     for host in spec.hosts:
         machines.ensure_host_network(spec, host)
         hostdir = runtime / "hosts" / host.name
-        _prepare_upper(spec, host, hostdir / "upper", pubkey, binaries)
-        record.pids[host.name] = machines.start_host(spec, host, base, hostdir, [binaries.k8s_dir, binaries.etcd_dir])
+        _prepare_upper(spec, host, hostdir / "upper", pubkey, binaries, sandbox)
+        bin_dirs = [binaries.k8s_dir, binaries.etcd_dir]
+        record.pids[host.name] = machines.start_host(spec, host, base, hostdir, bin_dirs, image_dir)
         record.save(lab_dir)
         cluster.progress(f"{host.name}: booting ({host.address})")
     keys = {
@@ -192,24 +228,40 @@ def lab_up(
     _write_inventory(record, lab_dir)
 
     shell = access.LabShell(lab_dir)
-    first = spec.control_planes[0]
-    cluster.init_first_control_plane(shell, spec, first)
-    for host in spec.control_planes[1:]:
-        cluster.join_control_plane(shell, spec, first, host)
-    for host in spec.workers:
-        cluster.write_kubelet_files(shell, spec, first, host)
+    if spec.kubelet:
+        cluster_kubeadm.make_cluster(shell, spec, archives)
+    else:
+        first = spec.control_planes[0]
+        cluster.init_first_control_plane(shell, spec, first)
+        for host in spec.control_planes[1:]:
+            cluster.join_control_plane(shell, spec, first, host)
+        for host in spec.workers:
+            cluster.write_kubelet_files(shell, spec, first, host)
     if weak:
-        for host in spec.hosts:
-            cluster.progress(f"{host.name}: weakening (--weak)")
-            shell.run(host.name, f"python3 /{GUEST_LIB}/weaken.py {host.role}")
-        for host in spec.control_planes:
-            cluster.wait_pods_current(shell, host.name)
-            cluster.wait_etcd(shell, host.name)
-            cluster.wait_apiserver(shell, host.name)
+        _weaken(shell, spec)
     record.phase = "ready"
     record.save(lab_dir)
     cluster.progress(f"lab {name} is up in {time.monotonic() - started:.0f}s; inventory: {lab_dir / 'inventory.py'}")
     return record
+
+
+def _weaken(shell: access.LabShell, spec: LabSpec) -> None:
+    """--weak: flags, files and the kubelet's config loosened on every host, then every control plane healthy again
+    on its weakened manifests (with a real kubelet, restarted for its weakened config)."""
+    for host in spec.hosts:
+        cluster.progress(f"{host.name}: weakening (--weak)")
+        shell.run(host.name, f"python3 /{GUEST_LIB}/weaken.py {host.role}")
+        if spec.kubelet:
+            shell.run(host.name, "systemctl restart kubelet")
+    for host in spec.control_planes:
+        if spec.kubelet:
+            cluster_kubeadm.wait_pods_current(shell, host.name)
+        else:
+            cluster.wait_pods_current(shell, host.name)
+        cluster.wait_etcd(shell, host.name)
+        cluster.wait_apiserver(shell, host.name)
+    if spec.kubelet:
+        cluster_kubeadm.wait_nodes_ready(shell, spec)
 
 
 def _write_inventory(record: LabRecord, lab_dir: Path) -> None:
@@ -264,7 +316,9 @@ def lab_down(lab_dir: Path) -> list[str]:
             access.LabShell(lab_dir).close(spec)
         except Exception:  # noqa: S110 -- a dead host's master connection is gone anyway
             pass
-    machines.stop_processes(spec.name, record.pids.values())
+    # A host with a real kubelet takes ~78 s to power off (systemd waits on the apiserver's scope); nothing of a lab
+    # being removed needs a clean shutdown, so those hosts get 10 s before SIGKILL.
+    machines.stop_processes(spec.name, record.pids.values(), timeout=10.0 if spec.kubelet else 45.0)
     machines.remove_cgroups(spec.name)
     machines.remove_network(spec.name, [h.netns for h in spec.hosts], [h.veth for h in spec.hosts], spec.bridge)
     machines.remove_propagate_dirs(h.machine for h in spec.hosts)

@@ -30,6 +30,11 @@ PACKAGES = (
     "ca-certificates",
     "curl",
     "netcat-openbsd",
+    # the kubelet's runtime (docs/kubelet-in-lab.md): masked on hosts of a lab that runs no kubelet
+    "containerd",
+    "runc",
+    "containernetworking-plugins",
+    "iptables",
 )
 # The ssh.service drop-in gives every host its own host keys at first boot (the base carries none).
 SSH_DROPIN = "[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n"

@@ -77,7 +77,9 @@ def unique_lab_name(prefix: str) -> str:
 
 
 @contextmanager
-def running_lab(base: Path, prefix: str, control_planes: int = 2, workers: int = 2, weak: bool = True) -> Iterator[Lab]:
+def running_lab(
+    base: Path, prefix: str, control_planes: int = 2, workers: int = 2, weak: bool = True, kubelet: bool = False
+) -> Iterator[Lab]:
     """Make a lab with a unique name, yield it, and always remove it (also on failure or Ctrl-C)."""
     if os.geteuid() != 0:
         pytest.fail("the lab tests need root (network namespaces, systemd-nspawn)")
@@ -85,6 +87,7 @@ def running_lab(base: Path, prefix: str, control_planes: int = 2, workers: int =
     name = unique_lab_name(prefix)
     args = ["lab", "up", "--dir", str(lab_dir), "--name", name]
     args += ["--control-planes", str(control_planes), "--workers", str(workers)] + (["--weak"] if weak else [])
+    args += ["--kubelet"] if kubelet else []
     try:
         started = time.monotonic()
         proc = run_cli(*args, check=False)

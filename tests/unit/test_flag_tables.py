@@ -51,6 +51,36 @@ def test_the_tables_cover_the_lab_version_of_every_component() -> None:
     assert flag_tables.known_flags("kube-apiserver", (1, 20, 0)) is None
 
 
+def test_each_served_minor_has_its_own_table_and_a_newer_flag_is_unknown_to_an_older_minor() -> None:
+    assert {"1.30", "1.32", "1.33", "1.34"} <= set(flag_tables.table_versions("kube-apiserver"))
+    assert {"3.5", "3.6"} <= set(flag_tables.table_versions("etcd"))
+    old, new = (
+        flag_tables.known_flags("kube-apiserver", (1, 30, 2)),
+        flag_tables.known_flags("kube-apiserver", (1, 34, 0)),
+    )
+    assert old is not None and new is not None
+    assert "--service-account-signing-endpoint" in new and "--service-account-signing-endpoint" not in old
+    problems = flag_tables.unknown_new_flags("kube-apiserver", (1, 30, 2), [], ["--service-account-signing-endpoint"])
+    assert problems and "kube-apiserver 1.30.2 has no flag --service-account-signing-endpoint" in problems[0]
+    assert flag_tables.known_flags("kube-apiserver", (1, 31, 0)) is None  # 1.31: no table (not buildable here)
+
+
+def test_a_minor_keeps_the_table_of_its_newest_patch() -> None:
+    from kubeharden_lab.flag_tables import merge
+
+    def entry(source: str, flags: list[str]) -> dict[str, object]:
+        return {"source": source, "flags": {"etcd": flags}}
+
+    kube = {"source": "v1.34.4", "flags": {}}
+    document: dict[str, object] = {}
+    merge(document, "v1.34.4", kube, entry("v3.5.21", ["--a", "--b"]))
+    merge(document, "v1.30.14", {"source": "v1.30.14", "flags": {}}, entry("v3.5.15", ["--a"]))
+    assert document["etcd"] == {"3.5": entry("v3.5.21", ["--a", "--b"])}
+    merge(document, "v1.34.9", {"source": "v1.34.9", "flags": {}}, entry("v3.5.24", ["--a", "--b", "--c"]))
+    assert document["etcd"]["3.5"]["source"] == "v3.5.24"  # type: ignore[index]
+    assert document["kubernetes"]["1.34"]["source"] == "v1.34.9"  # type: ignore[index]
+
+
 @pytest.mark.parametrize("component", ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"])
 def test_every_flag_the_catalog_tests_exists_in_the_newest_table(component: str) -> None:
     newest = flag_tables.table_versions(component)[-1]

@@ -1,0 +1,96 @@
+"""A lab on REAL kubelets (containerd + runc, the cluster made by plain `kubeadm init` and `kubeadm join`): the
+weakened kubelet really serves anonymous requests, verify FAILs the kubelet's files on every node, harden (static
+pods restarted by the real kubelet through the health gate) fixes what it covers and a second run changes nothing.
+
+One lab for the module (1 control plane, 1 worker, --weak --kubelet); the steps build on each other.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import Lab, run_cli, running_lab, wait_for
+
+STATIC_PODS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+READY = (
+    "get nodes -o jsonpath='{range .items[*]}{.metadata.name}={.status.conditions[?(@.type==\"Ready\")].status} {end}'"
+)
+PHASES = "-n kube-system get pods -o jsonpath='{range .items[*]}{.metadata.name}={.status.phase} {end}'"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with running_lab(tmp_path_factory.mktemp("kubeletlab"), "k", control_planes=1, workers=1, kubelet=True) as made:
+        yield made
+
+
+def address(lab: Lab, host: str) -> str:
+    return lab.record.spec.host(host).address
+
+
+def http_code(lab: Lab, source: str, url: str) -> str:
+    """The HTTP status a request from inside `source` gets, or "000" when nothing answers."""
+    out = lab.sh(source, f"curl -sk -m 5 -o /dev/null -w '%{{http_code}}' {url} || true")
+    return out.strip()[-3:]
+
+
+def verify(lab: Lab, out: Path) -> tuple[int, dict[str, Any]]:
+    proc = run_cli("verify", str(lab.dir / "inventory.py"), "--json", str(out), check=False)
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    return proc.returncode, json.loads(out.read_text())
+
+
+def harden(lab: Lab, out: Path) -> tuple[int, dict[str, Any], str]:
+    proc = run_cli("harden", str(lab.dir / "inventory.py"), "--summary-json", str(out), check=False)
+    summary = json.loads(out.read_text()) if out.exists() else {}
+    return proc.returncode, summary, proc.stderr + proc.stdout
+
+
+def test_kubeadm_init_and_join_made_the_cluster_and_every_node_is_ready(lab: Lab) -> None:
+    nodes = lab.kubectl("cp1", READY)
+    assert sorted(nodes.split()) == ["cp1=True", "w1=True"], nodes
+    pods = lab.kubectl("cp1", PHASES)
+    for pod in STATIC_PODS:
+        assert f"{pod}-cp1=Running" in pods.split(), pods  # mirror pods: only a real kubelet makes them
+    assert (
+        lab.sh("w1", "test -s /var/lib/kubelet/pki/kubelet-client-current.pem && echo bootstrapped").strip()
+        == "bootstrapped"
+    )
+
+
+def test_the_weakened_kubelet_answers_anonymous_requests_on_10250_and_10255(lab: Lab) -> None:
+    w1 = address(lab, "w1")
+    assert http_code(lab, "cp1", f"https://{w1}:10250/pods") == "200"  # anonymous + AlwaysAllow: node takeover
+    assert http_code(lab, "cp1", f"http://{w1}:10255/pods") == "200"  # the read-only port
+
+
+def test_verify_fails_the_kubelets_files_on_every_node(lab: Lab, tmp_path: Path) -> None:
+    code, report = verify(lab, tmp_path / "before.json")
+    assert code == 1
+    results = {(r["host"], r["control_id"]): r for r in report["results"]}
+    for host in ("cp1", "w1"):
+        for control in ("4.1.1", "4.1.5", "4.1.9"):
+            assert results[(host, control)]["status"] == "FAIL", results[(host, control)]
+
+
+def test_harden_on_real_kubelets_passes_verify_and_a_second_run_changes_nothing(lab: Lab, tmp_path: Path) -> None:
+    started = time.monotonic()
+    code, _summary, output = harden(lab, tmp_path / "summary.json")
+    took = time.monotonic() - started
+    print(f"harden on real kubelets took {took:.0f}s")
+    assert code == 0, output[-6000:]
+    wait_for("kube-apiserver ready", lambda: lab.kubectl("cp1", "get --raw /readyz").strip() == "ok", 120, 2)
+    code, report = verify(lab, tmp_path / "after.json")
+    failing = [r for r in report["results"] if r["status"] == "FAIL"]
+    assert code == 0 and not failing, json.dumps(failing, indent=1)[:6000]
+    pods = lab.kubectl("cp1", PHASES)
+    for pod in STATIC_PODS:
+        assert f"{pod}-cp1=Running" in pods.split(), pods
+    code, again, output = harden(lab, tmp_path / "again.json")
+    assert code == 0 and again["changed"] is False, output[-4000:]
