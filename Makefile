@@ -28,9 +28,10 @@ $(VENV)/.installed: pyproject.toml lab/pyproject.toml .ci/requirements.lock
 
 python-env: $(VENV)/.installed
 
-lab-assets: deps python-env  ## Kubernetes binaries (Go build, cached) and the base root filesystem (cached)
+lab-assets: deps python-env  ## Kubernetes binaries (Go build, cached), the base root filesystem and the kubelets' images (cached)
 	$(PY) -m kubeharden_lab.binaries $(K8S_VERSION)
 	$(PY) -c 'from kubeharden_lab.rootfs import ensure_rootfs; print(ensure_rootfs())'
+	$(PY) -c 'from kubeharden_lab.binaries import ensure_binaries; from kubeharden_lab.images import ensure_images; print(ensure_images(ensure_binaries("$(K8S_VERSION)")))'
 
 lint: python-env  ## ruff (lint incl. security rules S, complexity, format) and mypy --strict over the product and the lab
 	$(VENV)/bin/ruff check kubeharden lab tests inventories deploys

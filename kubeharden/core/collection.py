@@ -12,11 +12,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kubeharden.core.catalog import APISERVER, COMPONENTS, CONTROLS, ETCD, Control
+from kubeharden.core.catalog.kubelet_files import KUBELET_UNIT_GLOBS
 from kubeharden.core.catalog.model import FileTest, UrlsTest
 from kubeharden.core.host_doc import CollectSpec, FirewallSpec
 
 MANIFEST_DIR = "/etc/kubernetes/manifests"
 KUBELET_CONFIG = "/var/lib/kubelet/config.yaml"
+KUBELET_ENV_FILES = ("/var/lib/kubelet/kubeadm-flags.env", "/etc/default/kubelet", "/etc/sysconfig/kubelet")
 MAX_BYTES = 262144
 
 READ_FLAGS: tuple[tuple[str, str], ...] = (
@@ -83,6 +85,8 @@ def verify_spec(controls: Iterable[Control] = CONTROLS) -> CollectSpec:
         "components": list(COMPONENTS),
         "manifest_dir": MANIFEST_DIR,
         "kubelet_config": KUBELET_CONFIG,
+        "kubelet_units": list(KUBELET_UNIT_GLOBS),
+        "kubelet_env_files": list(KUBELET_ENV_FILES),
         "stat_paths": list(dict.fromkeys(stat_paths)),
         "stat_globs": list(dict.fromkeys(stat_globs)),
         "stat_flags": [list(item) for item in dict.fromkeys(stat_flags)],

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kubeharden.core import flag_ops
-from kubeharden.core.catalog.model import Control, FileTest, FlagTest, cis_value, resolve
+from kubeharden.core.catalog.model import Control, FileTest, FlagTest, KubeletTest, cis_value, resolve
 
 
 def _flag_expected(test: FlagTest, profile: Mapping[str, Any]) -> str:
@@ -28,6 +28,18 @@ def _file_expected(test: FileTest) -> str:
     return f"mode {test.mode:o} or stricter, {test.owner}"
 
 
+def _kubelet_expected(test: KubeletTest, profile: Mapping[str, Any]) -> str:
+    wanted = resolve(test.value, profile)
+    shown = flag_ops.describe(test.op, wanted, test.default)
+    cis = cis_value(test.value)
+    if cis is not None and cis != wanted:
+        shown = f"profile: {shown}; CIS: {flag_ops.describe(test.op, cis, test.default)}"
+    name = test.key or test.flag
+    also = f" (flag {test.flag})" if test.key and test.flag else ""
+    unless = f", or {test.unless[0]}: {test.unless[1]}" if test.unless else ""
+    return f"{name}{also} {shown}{unless}"
+
+
 def expected_text(control: Control, profile: Mapping[str, Any]) -> str:
     """What the judge expects on a host with this profile."""
     if control.expected and not any(
@@ -42,6 +54,8 @@ def expected_text(control: Control, profile: Mapping[str, Any]) -> str:
             parts.append(f"{test.flag} {text}" if len(flags) > 1 else text)
         elif isinstance(test, FileTest):
             parts.append(_file_expected(test))
+        elif isinstance(test, KubeletTest):
+            parts.append(_kubelet_expected(test, profile))
     return "; ".join(dict.fromkeys(parts)) or control.expected
 
 

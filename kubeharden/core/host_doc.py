@@ -34,6 +34,8 @@ class CollectSpec(TypedDict, total=False):
     components: list[str]
     manifest_dir: str
     kubelet_config: str
+    kubelet_units: list[str]
+    kubelet_env_files: list[str]
     stat_paths: list[str]
     stat_globs: list[str]
     stat_flags: list[list[str]]
@@ -131,6 +133,10 @@ class KubeletDoc(TypedDict, total=False):
     processes: list[ProcessDoc]
     config_path: str
     config: str
+    units: dict[str, str]
+    """The kubelet unit and its drop-ins (path -> text), in the order systemd reads them."""
+    env_files: dict[str, str]
+    """kubeadm-flags.env and /etc/default/kubelet (path -> text), when present."""
 
 
 class HostDocument(TypedDict, total=False):

@@ -174,6 +174,13 @@ SCHEMA: tuple[Knob, ...] = (
     Knob("kubeharden_encryption_kms_name", "", "str", "The KMS v2 plugin's name (provider kms)."),
     Knob("kubeharden_encryption_kms_endpoint", "", "str", "The KMS v2 plugin's socket, unix:///path (provider kms)."),
     Knob(
+        "kubeharden_kubelet_pod_pids_limit",
+        4096,
+        "int",
+        "The kubelet's podPidsLimit: processes one pod may run (4.2.13; the kubelet's default -1 is unlimited).",
+        minimum=1,
+    ),
+    Knob(
         "kubeharden_health_timeout",
         180,
         "int",

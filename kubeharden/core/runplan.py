@@ -20,6 +20,7 @@ from kubeharden.core.catalog.model import FileTest
 from kubeharden.core.encryption import EncryptionError, Key, ReadBack
 from kubeharden.core.manifests import load_manifest
 from kubeharden.core.planning import ComponentPlan, plan_cluster_configuration, plan_component
+from kubeharden.core.planning.kubelet import KubeletPlan, plan_kubelet
 from kubeharden.core.profile import Profile
 from kubeharden.core.state import FileStat, HostState
 
@@ -76,6 +77,8 @@ class HostPlan:
     """(current, planned) kubeadm ClusterConfiguration, on the first control plane."""
     rewrite: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    kubelet: KubeletPlan | None = None
+    """The kubelet's config file (CIS 4.2), on every node that has a kubelet."""
 
     def current_file(self, state: HostState, path: str) -> FileStat | None:
         found = state.files.get(path)
@@ -282,6 +285,11 @@ def plan_run(
             host.components, found = _component_plans(target, state, chosen, decision)
             problems.extend(found)
         host.file_modes = file_modes(state, host.components, target.profile, chosen, target.role)
+        host.kubelet = plan_kubelet(state, target.profile, chosen)
+        if host.kubelet is not None:
+            problems.extend(host.kubelet.problems)
+            if host.kubelet.changed:  # written whole, with its mode and owner: no separate chmod
+                host.file_modes = [m for m in host.file_modes if m.path != host.kubelet.path]
         if run.selected("firewall") and not target.profile.waived("firewall", "firewall"):
             try:
                 host.firewall = _firewall(target, nodes, host.components, state)

@@ -12,9 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubeharden.core import kubelet_config
 from kubeharden.core.catalog import ETCD
 from kubeharden.core.collection import KUBELET_CONFIG, MANIFEST_DIR, etcd_env_name
 from kubeharden.core.host_doc import MARKER, HostDocument
+from kubeharden.core.kubelet_config import EffectiveKubelet
 from kubeharden.core.manifests import ManifestError, StaticPod, load_manifest
 from kubeharden.core.versions import Version
 
@@ -148,6 +150,9 @@ class HostState:
     configs: dict[str, ConfigText] = field(default_factory=dict)
     kubelet_config_path: str = KUBELET_CONFIG
     kubelet_config: str | None = None
+    kubelet: EffectiveKubelet | None = None
+    """The kubelet's effective configuration (flags over config file); None when the host has no kubelet at all
+    (no process, no unit, no config file)."""
     listeners: list[tuple[str, int]] = field(default_factory=list)
     listeners_source: str = ""
     notes: list[str] = field(default_factory=list)
@@ -249,6 +254,14 @@ def host_state(host: str, role: str, address: str, document: Mapping[str, Any]) 
     kubelet = document.get("kubelet") or {}
     state.kubelet_config_path = str(kubelet.get("config_path", KUBELET_CONFIG))
     state.kubelet_config = kubelet.get("config")
+    processes = kubelet.get("processes") or []
+    running = [str(a) for a in processes[0].get("argv", [])] if processes else None
+    units = [str(t) for t in (kubelet.get("units") or {}).values()]
+    if running or units or state.kubelet_config is not None:
+        env_files = {str(k): str(v) for k, v in (kubelet.get("env_files") or {}).items()}
+        state.kubelet = kubelet_config.effective(
+            running, units, env_files, state.kubelet_config, state.kubelet_config_path
+        )
     state.listeners = [(str(a), int(p)) for a, p in document.get("listeners") or []]
     state.listeners_source = str(document.get("listeners_source", ""))
     state.firewall = document.get("firewall")

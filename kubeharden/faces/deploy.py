@@ -28,7 +28,7 @@ from pyinfra.operations import files
 from kubeharden.core.collection import harden_spec
 from kubeharden.core.runplan import HostPlan, RunPlan, Target, plan_run
 from kubeharden.core.state import CollectionError, HostState, host_state
-from kubeharden.host import facts, nftables, operations, pyinfra_adapter
+from kubeharden.host import facts, kubelet_operations, nftables, operations, pyinfra_adapter
 from kubeharden.host.rollout import Rollout
 
 GUARD_PREFIX = "kubeharden rollout guard"
@@ -213,12 +213,37 @@ def _file_modes(chosen: Run, plan: HostPlan) -> None:
         )
 
 
-@deploy("kubeharden: node files")
+def _kubelet(chosen: Run, plan: HostPlan) -> None:
+    """The kubelet's config file (CIS 4.2), the kubelet restarted through its health gate when it changed."""
+    kubelet = plan.kubelet
+    if kubelet is None or not kubelet.changed:
+        return
+    hstate = chosen.states[host.name]
+    target = next(t for t in chosen.targets if t.name == host.name)
+    flags = hstate.kubelet.flags if hstate.kubelet is not None else {}
+    _op(
+        chosen,
+        kubelet_operations.kubelet_config,
+        f"kubelet: {kubelet.path} [{', '.join(kubelet.control_ids)}]"
+        + (", restart through the health gate" if kubelet.running else ""),
+        path=kubelet.path,
+        content=kubelet.after,
+        current=kubelet.before,
+        node=flags.get("--hostname-override") or hstate.hostname or host.name,
+        backup_dir=str(target.profile["kubeharden_backup_dir"]),
+        rollout=chosen.rollout,
+        timeout=int(target.profile["kubeharden_health_timeout"]),
+    )
+
+
+@deploy("kubeharden: node")
 def harden_node_files(run: Run | None = None) -> None:
-    """A worker's file controls (the kubelet's files, CIS 4.1): modes tightened, owners set; nothing restarts."""
+    """A worker: its file controls (the kubelet's files, CIS 4.1) and the kubelet's config (CIS 4.2)."""
     chosen = current_run(run)
     _op(chosen, operations.rollout_guard, f"{GUARD_PREFIX}: stop if an earlier host failed", rollout=chosen.rollout)
-    _file_modes(chosen, chosen.plan.hosts[host.name])
+    plan = chosen.plan.hosts[host.name]
+    _file_modes(chosen, plan)
+    _kubelet(chosen, plan)
 
 
 @deploy("kubeharden: control plane")
@@ -267,6 +292,7 @@ def harden_control_plane(run: Run | None = None) -> None:
             current=current,
             planned=planned,
         )
+    _kubelet(chosen, plan)
 
 
 def harden(run: Run | None = None) -> None:

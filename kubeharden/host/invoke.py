@@ -21,6 +21,7 @@ from typing import Any
 PROGRAMS: Mapping[str, tuple[str, ...]] = {
     "collector": ("collector_encryption.py", "collector.py"),
     "apply_manifest": ("apply_manifest.py",),
+    "apply_kubelet": ("apply_manifest.py", "apply_kubelet.py"),
 }
 """Program name -> its source files, joined in this order (later files may use names the earlier ones define)."""
 

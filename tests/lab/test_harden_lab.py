@@ -100,7 +100,7 @@ def test_harden_then_every_control_of_the_issue_passes(lab: Lab, tmp_path: Path,
     assert {"4.1.1", "4.1.5", "4.1.9"} <= worker, sorted(worker)
     changed_w1 = summary["hosts"]["w1"]["changed"]
     assert changed_w1 and all(  # each host's own operation names (pyinfra's API merges them by number)
-        name.startswith(("kubeharden: firewall | ", "kubeharden: node files | ")) and ", kubeharden:" not in name
+        name.startswith(("kubeharden: firewall | ", "kubeharden: node | ")) and ", kubeharden:" not in name
         for name in changed_w1
     ), changed_w1
     modes = lab.sh("w1", "stat -c '%a %U:%G %n' /var/lib/kubelet/config.yaml /etc/kubernetes/kubelet.conf "

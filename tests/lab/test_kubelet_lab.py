@@ -70,13 +70,17 @@ def test_the_weakened_kubelet_answers_anonymous_requests_on_10250_and_10255(lab:
     assert http_code(lab, "cp1", f"http://{w1}:10255/pods") == "200"  # the read-only port
 
 
-def test_verify_fails_the_kubelets_files_on_every_node(lab: Lab, tmp_path: Path) -> None:
+def test_verify_fails_the_kubelets_files_and_its_weak_configuration_on_every_node(lab: Lab, tmp_path: Path) -> None:
     code, report = verify(lab, tmp_path / "before.json")
     assert code == 1
     results = {(r["host"], r["control_id"]): r for r in report["results"]}
     for host in ("cp1", "w1"):
-        for control in ("4.1.1", "4.1.5", "4.1.9"):
+        for control in ("4.1.1", "4.1.5", "4.1.9", "4.2.1", "4.2.2", "4.2.4"):
             assert results[(host, control)]["status"] == "FAIL", results[(host, control)]
+    assert (
+        "(running kubelet)" in results[("w1", "4.2.4")]["observed"]
+        or "config.yaml" in results[("w1", "4.2.4")]["observed"]
+    )
 
 
 def test_harden_on_real_kubelets_passes_verify_and_a_second_run_changes_nothing(lab: Lab, tmp_path: Path) -> None:
@@ -92,5 +96,12 @@ def test_harden_on_real_kubelets_passes_verify_and_a_second_run_changes_nothing(
     pods = lab.kubectl("cp1", PHASES)
     for pod in STATIC_PODS:
         assert f"{pod}-cp1=Running" in pods.split(), pods
+    w1 = address(lab, "w1")
+    assert http_code(lab, "cp1", f"https://{w1}:10250/pods") == "401"  # anonymous refused by the restarted kubelet
+    assert http_code(lab, "cp1", f"http://{w1}:10255/pods") == "000"  # nothing answers on the read-only port
+    results = {(r["host"], r["control_id"]): r["status"] for r in report["results"]}
+    for host in ("cp1", "w1"):
+        for control in ("4.2.1", "4.2.2", "4.2.4", "4.2.13", "4.2.14", "KH-KUBELET-TLS"):
+            assert results[(host, control)] == "PASS", (host, control)
     code, again, output = harden(lab, tmp_path / "again.json")
     assert code == 0 and again["changed"] is False, output[-4000:]

@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 
-from kubeharden.core.catalog import apiserver, cluster_wide, components, files, kubelet_files
+from kubeharden.core.catalog import apiserver, cluster_wide, components, files, kubelet, kubelet_files
 from kubeharden.core.catalog.apiserver import STRONG_CIPHER_SUITES
 from kubeharden.core.catalog.model import (
     APISERVER,
@@ -64,8 +64,8 @@ AREAS: Mapping[str, str] = {
     "files": "modes and owners of control-plane manifests, kubeconfigs and PKI (CIS 1.1)",
     "firewall": "nftables ACLs per role (table inet kubeharden), applied with commit-confirm; every host",
     "encryption": "Secrets encryption at rest: the EncryptionConfiguration, its key lifecycle, proof in etcd",
-    "kubelet": "the kubelet's files on every node, workers and control planes: unit and drop-ins, kubelet.conf, "
-    "config.yaml, client CA (CIS 4.1)",
+    "kubelet": "the kubelet on every node, workers and control planes: its files (CIS 4.1) and its effective "
+    "configuration (CIS 4.2: flags over config.yaml), written to config.yaml and restarted through a health gate",
 }
 """Areas: one switch each in the profile (kubeharden_<area>_enabled), waivable as a whole, selectable by --only."""
 
@@ -78,6 +78,7 @@ CONTROLS: tuple[Control, ...] = (
     *components.ETCD_CONTROLS,
     *cluster_wide.FIREWALL_CONTROLS,
     *kubelet_files.CONTROLS,
+    *kubelet.CONTROLS,
 )
 
 _BY_ID = {c.id: c for c in CONTROLS}

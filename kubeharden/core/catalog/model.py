@@ -148,13 +148,31 @@ class FirewallTest:
 
 
 @dataclass(frozen=True)
+class KubeletTest:
+    """A setting of the kubelet's EFFECTIVE configuration (kubeharden.core.kubelet_config): the config file's
+    ``key`` (dotted), the ``flag`` that overrides it, what the operation asks of the value, and the value the kubelet
+    uses when neither sets it. ``set_to`` is what harden writes into the config file when the test fails (None:
+    judged only). ``unless`` (key, value) satisfies the test another way (serverTLSBootstrap for 4.2.9);
+    ``zero_is_default``: a zero duration in the config file means "the default" (the kubelet's own defaulting)."""
+
+    key: str | None
+    op: Op
+    value: Wanted = None
+    flag: str | None = None
+    default: str | None = None
+    set_to: Any = None
+    unless: tuple[str, str] | None = None
+    zero_is_default: bool = False
+
+
+@dataclass(frozen=True)
 class LiveTest:
     """Judged from a live probe (kubeharden.host.probes) made from the machine running the checks."""
 
     probe: str
 
 
-Test = FlagTest | FileTest | UrlsTest | ListenTest | ConfigTest | EncryptionTest | FirewallTest | LiveTest
+Test = FlagTest | FileTest | UrlsTest | ListenTest | ConfigTest | EncryptionTest | FirewallTest | KubeletTest | LiveTest
 
 
 @dataclass(frozen=True)
@@ -214,6 +232,10 @@ class Control:
     @property
     def file_tests(self) -> tuple[FileTest, ...]:
         return tuple(t for t in self.tests if isinstance(t, FileTest))
+
+    @property
+    def kubelet_tests(self) -> tuple[KubeletTest, ...]:
+        return tuple(t for t in self.tests if isinstance(t, KubeletTest))
 
     @property
     def live(self) -> bool:

@@ -20,6 +20,7 @@ from kubeharden.core.catalog.model import (
     FileTest,
     FirewallTest,
     FlagTest,
+    KubeletTest,
     ListenTest,
     LiveTest,
     UrlsTest,
@@ -30,6 +31,7 @@ from kubeharden.core.judge.encryption import cross_check_encryption, expected_pr
 from kubeharden.core.judge.files import judge_file
 from kubeharden.core.judge.firewall import judge_firewall
 from kubeharden.core.judge.flags import judge_flag, judge_listen, judge_urls
+from kubeharden.core.judge.kubelet import judge_kubelet
 from kubeharden.core.judge.outcome import Context, Outcome, combine
 from kubeharden.core.profile import DEFAULTS, Profile
 from kubeharden.core.results import LiveOutcome, Result, Status
@@ -64,6 +66,7 @@ DISPATCH: Mapping[type, Callable[[Context, Any], Outcome]] = {
     ConfigTest: judge_config,
     EncryptionTest: judge_encryption,
     FirewallTest: judge_firewall,
+    KubeletTest: judge_kubelet,
     LiveTest: _live,
 }
 """One judging function per test form."""

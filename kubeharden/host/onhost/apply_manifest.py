@@ -356,5 +356,9 @@ def main(argv: list[str] | None = None) -> int:
     return 1
 
 
-if __name__ == "__main__" and len(sys.argv) > 1:
-    sys.exit(main())
+if (
+    __name__ == "__main__"
+    and len(sys.argv) > 1
+    and os.path.basename(sys.argv[0]) in ("apply_manifest", "apply_manifest.py")
+):
+    sys.exit(main())  # (apply_kubelet is sent with this file and has its own entry)

@@ -291,6 +291,17 @@ def _kubelet(spec: dict[str, Any], procs: dict[str, Any], limit: int) -> dict[st
     config = read_text(config_path, "", limit)
     if "text" in config:
         found["config"] = config["text"]
+    # what systemd would start when no kubelet runs: the unit first, then its drop-ins by file name
+    units: list[str] = []
+    for pattern in spec.get("kubelet_units", []):
+        units += [p for p in sorted(glob.glob(pattern)) if p not in units and os.path.isfile(p)]
+    units.sort(key=lambda p: (p.endswith(".conf"), os.path.basename(p)))
+    found["units"] = {p: read_text(p, "", limit).get("text", "") for p in units}
+    found["env_files"] = {}
+    for path in spec.get("kubelet_env_files", []):
+        text = read_text(path, "", limit)
+        if "text" in text:
+            found["env_files"][path] = text["text"]
     return found
 
 
