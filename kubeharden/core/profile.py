@@ -181,6 +181,13 @@ SCHEMA: tuple[Knob, ...] = (
         minimum=1,
     ),
     Knob(
+        "kubeharden_kubelet_kernel_sysctls",
+        True,
+        "bool",
+        "Write the kernel settings the kubelet needs to /etc/sysctl.d/90-kubelet.conf and apply them before turning "
+        "protectKernelDefaults on; false: they are managed elsewhere (a kubelet that finds them different exits).",
+    ),
+    Knob(
         "kubeharden_health_timeout",
         180,
         "int",

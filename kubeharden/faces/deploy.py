@@ -225,6 +225,7 @@ def _kubelet(chosen: Run, plan: HostPlan) -> None:
         chosen,
         kubelet_operations.kubelet_config,
         f"kubelet: {kubelet.path} [{', '.join(kubelet.control_ids)}]"
+        + (f", kernel settings in {kubelet.sysctl[0]} first" if kubelet.sysctl else "")
         + (", restart through the health gate" if kubelet.running else ""),
         path=kubelet.path,
         content=kubelet.after,
@@ -233,6 +234,7 @@ def _kubelet(chosen: Run, plan: HostPlan) -> None:
         backup_dir=str(target.profile["kubeharden_backup_dir"]),
         rollout=chosen.rollout,
         timeout=int(target.profile["kubeharden_health_timeout"]),
+        sysctl=kubelet.sysctl,
     )
 
 

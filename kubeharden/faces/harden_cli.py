@@ -116,7 +116,10 @@ def summarise(state: Any, run: Any) -> dict[str, Any]:
         "changed": any(h["changed"] for h in hosts.values()),
         "rewritten": dict(rollout.rewritten),
         "notes": {
-            name: plan.notes + [n for c in plan.components for n in c.notes] for name, plan in run.plan.hosts.items()
+            name: plan.notes
+            + [n for c in plan.components for n in c.notes]
+            + (plan.kubelet.notes if plan.kubelet is not None else [])
+            for name, plan in run.plan.hosts.items()
         },
     }
 

@@ -49,7 +49,14 @@ def _run_kubelet_apply(state: Any, host: Any, argument: dict[str, Any], rollout:
 
 @operation()
 def kubelet_config(
-    path: str, content: str, current: str | None, node: str, backup_dir: str, rollout: Rollout, timeout: int = 180
+    path: str,
+    content: str,
+    current: str | None,
+    node: str,
+    backup_dir: str,
+    rollout: Rollout,
+    timeout: int = 180,
+    sysctl: tuple[str, str] | None = None,
 ) -> Generator[PyinfraCommand, None, None]:
     """
     Replace the kubelet's config file and restart the kubelet through a health gate, or put the old file back.
@@ -61,6 +68,7 @@ def kubelet_config(
     + backup_dir: where the previous file is kept
     + rollout: the run's Rollout (a failure stops it)
     + timeout: seconds the kubelet has to be healthy again
+    + sysctl: (path, content) of the kernel settings written and applied first (protectKernelDefaults)
     """
     if current is not None and hashlib.sha256(current.encode()).digest() == hashlib.sha256(content.encode()).digest():
         host.noop("kubelet config already as planned")
@@ -70,5 +78,8 @@ def kubelet_config(
     yield StringCommand("mkdir", "-p", "-m", "700", f"{REMOTE_DIR}/staged")
     yield FileUploadCommand(io.BytesIO(content.encode()), staged)
     yield StringCommand("chmod", "600", staged)
-    argument = {"path": path, "staged": staged, "node": node, "backup_dir": backup_dir, "timeout": timeout}
+    argument: dict[str, Any] = {"path": path, "staged": staged, "node": node, "backup_dir": backup_dir}
+    argument["timeout"] = timeout
+    if sysctl is not None:
+        argument["sysctl"] = {"path": sysctl[0], "content": sysctl[1]}
     yield FunctionCommand(_run_kubelet_apply, (argument, rollout), {})

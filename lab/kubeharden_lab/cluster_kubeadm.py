@@ -20,6 +20,7 @@ from kubeharden_lab.machines import GUEST_IMAGES
 
 CONTROL_PLANE_IMAGES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "pause")
 KUBECTL = f"kubectl --kubeconfig {ADMIN} --request-timeout=20s"
+PHASES = "{range .items[*]}{.metadata.name}={.status.phase} {end}"
 NODE_BOOTSTRAP_GROUP = "system:bootstrappers:kubeadm:default-node-token"
 _HASH_RE = re.compile(r"--discovery-token-ca-cert-hash\s+(sha256:[0-9a-f]{64})")
 
@@ -176,6 +177,21 @@ def wait_nodes_ready(shell: LabShell, spec: LabSpec, timeout: float = 240.0) -> 
     wait_until("nodes Ready", probe, timeout, 2.0)
 
 
+def wait_mirror_pods(shell: LabShell, spec: LabSpec, timeout: float = 240.0) -> None:
+    """Every control plane's four static pods are Running as the API server sees them (their mirror pods)."""
+    first = spec.control_planes[0].name
+    query = f"{KUBECTL} -n kube-system get pods -o jsonpath='{PHASES}'"
+    wanted = {f"{pod}-{h.name}" for h in spec.control_planes for pod in CONTROL_PLANE_IMAGES if pod != "pause"}
+
+    def probe() -> tuple[bool, str]:
+        out = shell.run(first, query, check=False, timeout=30).stdout
+        running = {word.split("=")[0] for word in out.split() if word.endswith("=Running")}
+        missing = wanted - running
+        return not missing, f"not Running yet: {', '.join(sorted(missing))}"
+
+    wait_until("static pods Running (mirror pods)", probe, timeout, 2.0)
+
+
 def wait_pods_current(shell: LabShell, host: str, timeout: float = 300.0) -> None:
     """Every static pod runs its manifest's CURRENT command (the kubelet replaced the old container)."""
 
@@ -200,3 +216,4 @@ def make_cluster(shell: LabShell, spec: LabSpec, archives: dict[str, str]) -> No
         join(shell, spec, host, token, ca_hash, None)
     approve_serving_certificates(shell, spec)
     wait_nodes_ready(shell, spec)
+    wait_mirror_pods(shell, spec)

@@ -262,6 +262,7 @@ def _weaken(shell: access.LabShell, spec: LabSpec) -> None:
         cluster.wait_apiserver(shell, host.name)
     if spec.kubelet:
         cluster_kubeadm.wait_nodes_ready(shell, spec)
+        cluster_kubeadm.wait_mirror_pods(shell, spec)
 
 
 def _write_inventory(record: LabRecord, lab_dir: Path) -> None:

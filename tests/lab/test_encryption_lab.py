@@ -83,25 +83,39 @@ def decoded(data: str) -> str:
         return f"(not base64: {data.strip()[:40]!r})"
 
 
+def secret_values(kubectl_json: str) -> dict[str, str]:
+    """name -> base64 value of what `kubectl get secret A B -o json` printed (a List, or one object for one name)."""
+    try:
+        doc = json.loads(kubectl_json)
+    except ValueError:
+        return {}
+    items = doc.get("items", []) if doc.get("kind") == "List" else [doc]
+    return {i["metadata"]["name"]: i.get("data", {}).get("value", "") for i in items if "metadata" in i}
+
+
 DECRYPTION_ERRORS = ("transformer", "decrypt", "identity", "failed to decode", "invalid padding")
 
 
 class Sampler:
-    """Every 0.5 s: write a new Secret through one apiserver (in turn) and read it back through EVERY apiserver.
+    """A round every 0.5 s: write a new Secret through one apiserver (in turn), then read it back through EVERY
+    apiserver at once (one thread and one kubectl call per apiserver).
 
     Each round also reads the `known` Secrets (name: value) through every apiserver: those were written before
     and must stay readable while their key moves (a rotation). A read that fails with a decryption error ("identity
     transformer tried to read encrypted data") or returns the wrong value is FAILED. Any other error (an apiserver
     restarting through the health gate: refused, not ready, timeout) is "unavailable"; each apiserver must also
-    answer some reads.
+    answer some reads. A round that takes longer than 0.5 s starts the next at once (counted as late).
     """
+
+    PERIOD = 0.5
 
     def __init__(self, lab: Lab, servers: list[str], known: dict[str, str] | None = None) -> None:
         self.lab, self.servers, self.known = lab, servers, dict(known or {})
         self.failed: list[str] = []
         self.unavailable = 0
         self.ok_through = dict.fromkeys(servers, 0)
-        self.rounds = 0
+        self.rounds = self.late = 0
+        self._lock = threading.Lock()
         self._started, self._ended = time.monotonic(), 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -118,40 +132,52 @@ class Sampler:
     def counts(self) -> str:
         took = (self._ended or time.monotonic()) - self._started
         return (
-            f"sampled {self.rounds} rounds in {took:.0f}s ({took / max(self.rounds, 1):.1f}s per round): "
-            f"ok {self.ok_through}, unavailable {self.unavailable}, FAILED {len(self.failed)}"
+            f"sampled {self.rounds} rounds in {took:.0f}s (one every {took / max(self.rounds, 1):.2f}s, "
+            f"{self.late} late): ok {self.ok_through}, unavailable {self.unavailable}, FAILED {len(self.failed)}"
         )
 
-    def _kubectl(self, server: str, args: str) -> tuple[bool, str]:
+    def _kubectl(self, server: str, args: str) -> tuple[bool, str, str]:
         kubectl = f"kubectl --kubeconfig /etc/kubernetes/admin.conf --server https://{server}:6443 --request-timeout=5s"
         try:
             proc = self.lab.shell.run("cp1", f"{kubectl} {args}", check=False, timeout=30)
         except subprocess.TimeoutExpired:
-            return False, "timeout"
-        if proc.returncode == 0:
-            return True, str(proc.stdout)
-        return False, str(proc.stdout) + str(proc.stderr)
+            return False, "", "timeout"
+        return proc.returncode == 0, str(proc.stdout), str(proc.stderr)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             round_ = self.rounds
-            name, writer = f"sample-{round_}", self.servers[round_ % len(self.servers)]
             self.rounds += 1
-            written, _ = self._kubectl(writer, f"create secret generic {name} --from-literal=value=v{round_}")
+            name, writer = f"sample-{round_}", self.servers[round_ % len(self.servers)]
+            written, _, _ = self._kubectl(writer, f"create secret generic {name} --from-literal=value=v{round_}")
             reads = {**self.known, **({name: f"v{round_}"} if written else {})}
-            for server in self.servers:
-                for secret, value in reads.items():
-                    self._read(server, secret, value, f"written via {writer}" if secret == name else "known")
-            self._stop.wait(0.5)
+            threads = [
+                threading.Thread(target=self._read, args=(server, reads, name, writer)) for server in self.servers
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=60)
+            wait = self._started + self.rounds * self.PERIOD - time.monotonic()
+            if wait < 0:
+                self.late += 1
+            self._stop.wait(max(wait, 0))
 
-    def _read(self, server: str, name: str, value: str, origin: str) -> None:
-        ok, out = self._kubectl(server, f"get secret {name} -o jsonpath={{.data.value}}")
-        if ok and decoded(out) == value:
-            self.ok_through[server] += 1
-        elif ok or any(word in out.lower() for word in DECRYPTION_ERRORS):
-            self.failed.append(f"{name} ({origin}) read via {server}: {out.strip()[-300:]}")
-        else:
-            self.unavailable += 1
+    def _read(self, server: str, reads: dict[str, str], new: str, writer: str) -> None:
+        _ok, out, err = self._kubectl(server, f"get secret {' '.join(reads)} -o json")
+        got = secret_values(out)
+        decryption = any(word in err.lower() for word in DECRYPTION_ERRORS)
+        with self._lock:
+            for secret, value in reads.items():
+                origin = f"written via {writer}" if secret == new else "known"
+                if secret in got and decoded(got[secret]) == value:
+                    self.ok_through[server] += 1
+                elif secret in got or decryption:
+                    self.failed.append(
+                        f"{secret} ({origin}) read via {server}: {err.strip()[-300:] or got.get(secret)}"
+                    )
+                else:
+                    self.unavailable += 1
 
 
 def kh(state: dict[str, Any], *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:

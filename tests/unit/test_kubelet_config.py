@@ -101,7 +101,8 @@ def test_harden_plans_a_config_file_that_the_judge_then_passes() -> None:
     plan = plan_kubelet(before, PROFILES["w1"])
     assert plan is not None and not plan.problems, plan.problems if plan else None
     assert plan.changed and plan.running
-    assert {"4.2.1", "4.2.2", "4.2.4", "4.2.12", "4.2.13", "4.2.14", "KH-KUBELET-TLS"} <= set(plan.control_ids)
+    wanted = {"4.2.1", "4.2.2", "4.2.4", "4.2.12", "4.2.13", "4.2.14", "KH-KUBELET-TLS", "KH-KUBELET-PKD"}
+    assert wanted <= set(plan.control_ids)
     after = worker(plan.after, running=["/usr/bin/kubelet", f"--config={CONFIG}"])
     results = kubelet_results(after)
     # 4.2.9 needs serving certificates (serverTLSBootstrap and CSR approval): reported, never switched on by harden
@@ -114,6 +115,24 @@ def test_harden_plans_a_config_file_that_the_judge_then_passes() -> None:
     assert doc["cgroupDriver"] == yaml.safe_load(kubeadm_config())["cgroupDriver"]  # everything else kept
     again = plan_kubelet(after, PROFILES["w1"])
     assert again is not None and not again.changed  # idempotent
+    # protectKernelDefaults: the kernel settings the kubelet needs are written and applied first
+    assert doc["protectKernelDefaults"] is True and plan.sysctl is not None
+    path, content = plan.sysctl
+    assert path == "/etc/sysctl.d/90-kubelet.conf"
+    assert "vm.overcommit_memory = 1\n" in content and "kernel.keys.root_maxbytes = 25000000\n" in content
+
+
+def test_sysctls_managed_elsewhere_are_not_written() -> None:
+    profiles = validate_inventory(
+        {
+            "cp1": (["control_plane"], {"kubeharden_firewall_admin_cidrs": ["192.0.2.10/32"]}),
+            "w1": (["workers"], {"kubeharden_firewall_admin_cidrs": ["192.0.2.10/32"],
+                                 "kubeharden_kubelet_kernel_sysctls": False}),
+        },
+        strict_forced=True,
+    )  # fmt: skip
+    plan = plan_kubelet(worker(kubeadm_config()), profiles["w1"])
+    assert plan is not None and "KH-KUBELET-PKD" in plan.control_ids and plan.sysctl is None
 
 
 def test_a_weak_flag_is_a_problem_naming_the_flag_never_a_silent_edit() -> None:

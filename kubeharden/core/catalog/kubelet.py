@@ -12,6 +12,16 @@ from kubeharden.core.catalog.apiserver import STRONG_CIPHER_SUITES
 from kubeharden.core.catalog.model import ROLES, Control, KubeletTest, Op, Param
 
 KUBELET_CA = "/etc/kubernetes/pki/ca.crt"
+SYSCTL_FILE = "/etc/sysctl.d/90-kubelet.conf"
+KERNEL_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("vm.overcommit_memory", "1"),
+    ("vm.panic_on_oom", "0"),
+    ("kernel.panic", "10"),
+    ("kernel.panic_on_oops", "1"),
+    ("kernel.keys.root_maxkeys", "1000000"),
+    ("kernel.keys.root_maxbytes", "25000000"),
+)
+"""What the kubelet sets (and, with protectKernelDefaults, requires): k8s.io/component-helpers node/util/sysctl."""
 PIDS = Param("kubeharden_kubelet_pod_pids_limit", cis=1)
 KUBELET_CIPHERS = Param("kubeharden_tls_cipher_suites", cis=STRONG_CIPHER_SUITES)
 TLS_MIN = Param("kubeharden_tls_min_version", cis="1.2")
@@ -126,6 +136,18 @@ CONTROLS: tuple[Control, ...] = (
         "The kubelet's minimum TLS version is the profile's (1.2 or higher)",
         KubeletTest("tlsMinVersion", Op.TLS_MIN, TLS_MIN, "--tls-min-version", None, TLS_MIN),
         remediation="set tlsMinVersion: VersionTLS12 (or 13) in the kubelet config",
+    ),
+    _control(
+        "KH-KUBELET-PKD",
+        "protectKernelDefaults is on: the kubelet refuses kernel settings that differ from what it needs, which are "
+        "written first to a sysctl file of their own",
+        KubeletTest("protectKernelDefaults", Op.EQ, "true", "--protect-kernel-defaults", "false", True),
+        remediation="write the kubelet's kernel settings (vm.overcommit_memory=1, vm.panic_on_oom=0, kernel.panic=10, "
+        "kernel.panic_on_oops=1, kernel.keys.root_maxkeys=1000000, kernel.keys.root_maxbytes=25000000) to "
+        "/etc/sysctl.d/90-kubelet.conf, apply it, then set protectKernelDefaults: true",
+        rationale="without the sysctl file a node whose kernel lost these values (a reboot) has a kubelet that exits "
+        "at start: harden writes and applies the file first (kubeharden_kubelet_kernel_sysctls)",
+        reads=("kubeharden_kubelet_kernel_sysctls",),
     ),
     _control(
         "4.2.13",

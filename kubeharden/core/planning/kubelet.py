@@ -18,6 +18,7 @@ import yaml
 
 from kubeharden.core import values
 from kubeharden.core.catalog import CONTROLS, Control
+from kubeharden.core.catalog.kubelet import KERNEL_SETTINGS, SYSCTL_FILE
 from kubeharden.core.catalog.model import KubeletTest, Op, Param
 from kubeharden.core.describe import remediation_text
 from kubeharden.core.judge.kubelet import describe, judge_kubelet, setting_of
@@ -40,6 +41,8 @@ class KubeletPlan:
     notes: list[str] = field(default_factory=list)
     running: bool = False
     """Whether a kubelet runs now (restarted after a change; else the file takes effect at its next start)."""
+    sysctl: tuple[str, str] | None = field(default=None, repr=False)
+    """(path, content): the kernel settings file written and applied before the config (protectKernelDefaults)."""
 
     @property
     def changed(self) -> bool:
@@ -111,6 +114,9 @@ def plan_kubelet(state: HostState, profile: Profile, selection: frozenset[str] |
             else:
                 _set(config, test.key, desired_value(test, profile.values))
                 plan.control_ids.append(control.id)
+    if "KH-KUBELET-PKD" in plan.control_ids and profile.values.get("kubeharden_kubelet_kernel_sysctls"):
+        lines = "".join(f"{key} = {value}\n" for key, value in KERNEL_SETTINGS)
+        plan.sysctl = (SYSCTL_FILE, "# kubeharden: what the kubelet needs with protectKernelDefaults\n" + lines)
     if plan.control_ids:
         plan.after = yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
         plan.problems += self_check(state, plan, controls, profile)

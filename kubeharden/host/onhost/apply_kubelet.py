@@ -28,7 +28,6 @@ if "atomic_write" not in globals():  # imported as a module (tests): the helpers
         _HELD,
         MANIFESTS,
         _lock,
-        _tls_get,
         atomic_write,
         component_processes,
         healthy,
@@ -76,6 +75,20 @@ def healthz() -> tuple[bool, str]:
         conn.close()
 
 
+def _get_json(host: str, port: int, path: str, context: ssl.SSLContext, limit: int = 4 << 20) -> tuple[int, dict]:  # type: ignore[type-arg]
+    """GET a JSON object in full (a Node object is tens of kilobytes; apply_manifest's _tls_get keeps 2000 bytes)."""
+    import http.client
+
+    conn = http.client.HTTPSConnection(host, port, context=context, timeout=10)
+    try:
+        conn.request("GET", path, headers={"Accept": "application/json"})
+        resp = conn.getresponse()
+        body = resp.read(limit)
+        return resp.status, json.loads(body) if resp.status == 200 else {}
+    finally:
+        conn.close()
+
+
 def _kubelet_client(work: str) -> tuple[str, int, ssl.SSLContext] | None:
     """(host, port, SSL context) for the API server as the kubelet reaches it, from kubelet.conf."""
 
@@ -115,17 +128,17 @@ def node_reports(node: str, restarted: float) -> tuple[bool, str]:
             if client is None:
                 return False, f"cannot read the kubelet's API credentials from {KUBELET_CONF}"
             host, port, ctx = client
-            status, body = _tls_get(
+            status, lease = _get_json(
                 host, port, f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{node}", ctx
             )
             if status != 200:
                 return False, f"the node Lease answered {status}"
-            renew = json.loads(body).get("spec", {}).get("renewTime", "")
+            renew = str(lease.get("spec", {}).get("renewTime", ""))
             renewed = calendar.timegm(time.strptime(renew[:19], "%Y-%m-%dT%H:%M:%S")) if renew else 0.0
             if renewed + 1 < restarted:
                 return False, f"the node Lease was last renewed at {renew}, before the restart"
-            status, body = _tls_get(host, port, f"/api/v1/nodes/{node}", ctx)
-            conditions = json.loads(body).get("status", {}).get("conditions", []) if status == 200 else []
+            status, found = _get_json(host, port, f"/api/v1/nodes/{node}", ctx)
+            conditions = found.get("status", {}).get("conditions", []) if status == 200 else []
             ready = [c.get("status") for c in conditions if c.get("type") == "Ready"]
             return ready == ["True"], f"Node {node} Ready={ready[0] if ready else '?'}"
         except (OSError, ValueError) as exc:
@@ -179,6 +192,28 @@ def restart_and_wait(node: str, timeout: float, fail_fast: bool = True) -> tuple
     return ok, detail, restarted
 
 
+def apply_sysctls(path: str, content: str) -> str | None:
+    """Write the kernel settings file (644) and apply it the way `sysctl -p FILE` does; the error, or None. A value
+    that does not read back as written is an error (a read-only /proc/sys: the kubelet would refuse to start)."""
+    atomic_write(path, content.encode(), 0o644)
+    for line in content.splitlines():
+        key, sep, value = line.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or key.startswith("#") or not key:
+            continue
+        target = "/proc/sys/" + key.replace(".", "/")
+        try:
+            with open(target, "w") as fh:
+                fh.write(value + "\n")
+            with open(target) as fh:
+                seen = fh.read().strip()
+        except OSError as exc:
+            return f"cannot set {key}={value} ({exc}); {path} is written, the kubelet config was not changed"
+        if seen != value:
+            return f"{key} reads {seen} after writing {value}; the kubelet config was not changed"
+    return None
+
+
 def apply_kubelet(args: dict) -> tuple[int, dict]:  # type: ignore[type-arg]
     started = time.monotonic()
     path, staged = str(args["path"]), str(args["staged"])
@@ -193,6 +228,12 @@ def apply_kubelet(args: dict) -> tuple[int, dict]:  # type: ignore[type-arg]
     if old == new:
         result.update(ok=True, seconds=0.0)
         return 0, result
+    sysctl = args.get("sysctl")
+    if sysctl:
+        error = apply_sysctls(str(sysctl["path"]), str(sysctl["content"]))
+        if error:
+            result.update(ok=False, error=error, seconds=round(time.monotonic() - started, 1))
+            return 1, result
     backup_dir = str(args["backup_dir"])
     os.makedirs(backup_dir, mode=0o700, exist_ok=True)
     if old is not None:
