@@ -15,6 +15,8 @@ from kubeharden.core.catalog import (
     coverage_markdown,
     validate_catalog,
 )
+from kubeharden.core.catalog.benchmark import CHECKS
+from kubeharden.core.catalog.benchmark import markdown as benchmark_markdown
 from kubeharden.core.planning import PLANNERS
 from kubeharden.core.profile import KNOBS, settings_markdown
 
@@ -51,8 +53,22 @@ def test_every_profile_key_a_control_reads_exists() -> None:
          "python -m kubeharden.core.catalog"),
         ("profile.md", "<!-- settings:begin -->\n", "<!-- settings:end -->", settings_markdown,
          "python -c 'from kubeharden.core.profile import settings_markdown; print(settings_markdown())'"),
+        ("controls.md", "<!-- benchmark:begin -->\n", "<!-- benchmark:end -->", benchmark_markdown,
+         "python -c 'from kubeharden.core.catalog.benchmark import markdown; print(markdown())'"),
     ],
 )  # fmt: skip
 def test_docs_tables_match_the_catalog_and_schema(page: str, begin: str, end: str, render: object, how: str) -> None:
     text = (DOCS / page).read_text()
     assert _between(text, begin, end) == render(), f"regenerate docs/{page} with: {how}"  # type: ignore[operator]
+
+
+def test_every_automated_kube_bench_check_has_a_control_or_a_reason() -> None:
+    ids = set(by_id())
+    assert len(CHECKS) == len({c.id for c in CHECKS}) >= 95  # sections 1-4 of cis-1.12: 97 checks
+    for check in CHECKS:
+        assert set(check.controls) <= ids, (check.id, set(check.controls) - ids)
+        if check.automated:
+            assert check.controls or len(check.reason) > 30, check.id
+    cis_controls = {c.id for c in by_id().values() if c.cis and not c.id.endswith(("-live", "s"))}
+    covered = {cid for check in CHECKS for cid in check.controls}
+    assert cis_controls <= covered, cis_controls - covered

@@ -6,6 +6,8 @@ from kubeharden.core.catalog.model import Control, FileTest
 
 MANIFESTS = "/etc/kubernetes/manifests"
 PKI_KEYS = "/etc/kubernetes/pki/**/*.key"
+PKI_CERTS = "/etc/kubernetes/pki/**/*.crt"
+PKI_ALL = "/etc/kubernetes/pki/**"
 
 CONTROLS: tuple[Control, ...] = (
     *(
@@ -28,6 +30,28 @@ CONTROLS: tuple[Control, ...] = (
             ("1.1.15", "scheduler.conf", "/etc/kubernetes/scheduler.conf"),
             ("1.1.17", "controller-manager.conf", "/etc/kubernetes/controller-manager.conf"),
         )
+    ),
+    Control(
+        "1.1.19",
+        "Everything under /etc/kubernetes/pki is owned by root:root",
+        "files",
+        None,
+        (FileTest(0o777, glob=PKI_ALL),),
+        expected="every file and directory under /etc/kubernetes/pki owned by root:root (any mode: 1.1.20 and 1.1.21 "
+        "judge modes)",
+        remediation="chown -R root:root /etc/kubernetes/pki",
+        layer="infrastructure",
+    ),
+    Control(
+        "1.1.20",
+        "Kubernetes PKI certificate files are 644 or stricter",
+        "files",
+        None,
+        (FileTest(0o644, glob=PKI_CERTS),),
+        expected="every *.crt under /etc/kubernetes/pki mode 644 or stricter, root:root",
+        remediation="chmod 644 /etc/kubernetes/pki/*.crt /etc/kubernetes/pki/etcd/*.crt",
+        layer="infrastructure",
+        scored=False,
     ),
     Control(
         "1.1.21",
