@@ -153,6 +153,8 @@ class HostDocument(TypedDict, total=False):
     firewall: FirewallDoc
     secrets: dict[str, SecretDoc]
     kubeadm_config: ConfigDoc
+    kubelet_configmap: ConfigDoc
+    """kubeadm's kubelet-config ConfigMap (its KubeletConfiguration), with kubeadm_config."""
     listeners_source: str
     listeners: list[list[object]]
     errors: list[str]

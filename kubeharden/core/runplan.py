@@ -20,7 +20,7 @@ from kubeharden.core.catalog.model import FileTest
 from kubeharden.core.encryption import EncryptionError, Key, ReadBack
 from kubeharden.core.manifests import load_manifest
 from kubeharden.core.planning import ComponentPlan, plan_cluster_configuration, plan_component
-from kubeharden.core.planning.kubelet import KubeletPlan, plan_kubelet
+from kubeharden.core.planning.kubelet import KubeletPlan, kubelet_controls, plan_kubelet, plan_kubelet_configmap
 from kubeharden.core.profile import Profile
 from kubeharden.core.state import FileStat, HostState
 
@@ -79,6 +79,8 @@ class HostPlan:
     notes: list[str] = field(default_factory=list)
     kubelet: KubeletPlan | None = None
     """The kubelet's config file (CIS 4.2), on every node that has a kubelet."""
+    kubelet_configmap: tuple[str, str, list[str]] | None = field(default=None, repr=False)
+    """(current, planned, control IDs) of kubeadm's kubelet-config ConfigMap, on the first control plane."""
 
     def current_file(self, state: HostState, path: str) -> FileStat | None:
         found = state.files.get(path)
@@ -314,6 +316,14 @@ def _first_and_last(run: RunPlan, control_planes: Sequence[Target], states: Mapp
             first_plan.cluster_config = (config.text, planned)
     elif first_plan.components and config is not None:
         first_plan.notes.append(f"kubeadm-config could not be read: {config.error or 'no ClusterConfiguration'}")
+    kubelet_cm = states[first.name].kubelet_configmap
+    if kubelet_cm is not None and kubelet_cm.text and kubelet_controls("workers", first.profile, run.selection):
+        plan = plan_kubelet_configmap(kubelet_cm.text, first.profile, run.selection)
+        first_plan.notes += plan.problems
+        if plan.changed and not plan.problems:
+            first_plan.kubelet_configmap = (kubelet_cm.text, plan.after, plan.control_ids)
+    elif kubelet_cm is not None and kubelet_cm.error:
+        first_plan.notes.append(f"the kubelet-config ConfigMap could not be read: {kubelet_cm.error}")
     last_plan = run.hosts[last.name]
     if run.encryption.rewrite and any(p.component == "kube-apiserver" for p in last_plan.components):
         last_plan.rewrite = list(last.profile["kubeharden_encryption_resources"])

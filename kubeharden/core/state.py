@@ -164,6 +164,8 @@ class HostState:
     secrets: dict[str, SecretText] = field(default_factory=dict)
     """Files read back with their content: only in harden's collection (spec secret_read)."""
     kubeadm_config: ConfigText | None = None
+    kubelet_configmap: ConfigText | None = None
+    """kubeadm's kubelet-config ConfigMap (harden's collection on the first control plane)."""
     """kubeadm's ClusterConfiguration (harden's collection on the first control plane)."""
     uid: int = 0
 
@@ -266,6 +268,11 @@ def host_state(host: str, role: str, address: str, document: Mapping[str, Any]) 
     state.listeners_source = str(document.get("listeners_source", ""))
     state.firewall = document.get("firewall")
     state.encryption = dict(document.get("encryption") or {})
+    raw_kubelet = document.get("kubelet_configmap")
+    if isinstance(raw_kubelet, dict):
+        state.kubelet_configmap = ConfigText(
+            "kubelet-config", raw_kubelet.get("text"), raw_kubelet.get("error"), bool(raw_kubelet.get("missing"))
+        )
     raw_config = document.get("kubeadm_config")
     if isinstance(raw_config, dict):
         state.kubeadm_config = ConfigText(

@@ -295,6 +295,17 @@ def harden_control_plane(run: Run | None = None) -> None:
             planned=planned,
         )
     _kubelet(chosen, plan)
+    if plan.kubelet_configmap is not None:
+        current_kubelet, planned_kubelet, ids = plan.kubelet_configmap
+        _op(
+            chosen,
+            operations.kubeadm_cluster_configuration,
+            name=f"kubelet-config: KubeletConfiguration [{', '.join(ids)}] (kept by kubeadm join and upgrade node)",
+            current=current_kubelet,
+            planned=planned_kubelet,
+            configmap="kubelet-config",
+            key="kubelet",
+        )
 
 
 def harden(run: Run | None = None) -> None:

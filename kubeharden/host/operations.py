@@ -187,22 +187,28 @@ def static_pod_manifest(
 
 
 @operation()
-def kubeadm_cluster_configuration(current: str | None, planned: str) -> Generator[PyinfraCommand, None, None]:
+def kubeadm_cluster_configuration(
+    current: str | None, planned: str, configmap: str = "kubeadm-config", key: str = "ClusterConfiguration"
+) -> Generator[PyinfraCommand, None, None]:
     """
-    Keep kubeadm's ClusterConfiguration (kubeadm-config ConfigMap) in step with the hardened manifests, so that a
-    later ``kubeadm upgrade`` regenerates them with the same settings.
+    Keep one of kubeadm's ConfigMaps in step with the hardened node: the ClusterConfiguration (kubeadm-config) with
+    the manifests, so that ``kubeadm upgrade`` regenerates them with the same settings; the KubeletConfiguration
+    (kubelet-config) with the kubelets' config files, so that ``kubeadm join`` and ``kubeadm upgrade node`` write
+    them hardened.
 
-    + current: the ClusterConfiguration now in the ConfigMap (read by the collection on the first control plane)
-    + planned: the ClusterConfiguration with the hardening's extraArgs and extraVolumes
+    + current: the document now in the ConfigMap (read by the collection on the first control plane)
+    + planned: the document with the hardening's settings
+    + configmap: kubeadm-config or kubelet-config (namespace kube-system)
+    + key: the ConfigMap's data key holding the document
     """
     if current is None:
-        host.noop("no kubeadm-config ConfigMap could be read; ClusterConfiguration left as it is")
+        host.noop(f"no {configmap} ConfigMap could be read; {key} left as it is")
         return
     if current.strip() == planned.strip():
-        host.noop("kubeadm-config ClusterConfiguration already carries the hardening settings")
+        host.noop(f"{configmap} {key} already carries the hardening settings")
         return
-    patch = json.dumps({"data": {"ClusterConfiguration": planned}})
-    tmp = f"{REMOTE_DIR}/kubeadm-config-patch.json"
+    patch = json.dumps({"data": {key: planned}})
+    tmp = f"{REMOTE_DIR}/{configmap}-patch.json"
     yield StringCommand("mkdir", "-p", "-m", "700", REMOTE_DIR)
     yield FileUploadCommand(io.BytesIO(patch.encode()), tmp)
     yield StringCommand(
@@ -213,7 +219,7 @@ def kubeadm_cluster_configuration(current: str | None, planned: str) -> Generato
         "kube-system",
         "patch",
         "configmap",
-        "kubeadm-config",
+        configmap,
         "--type",
         "merge",
         "--patch-file",

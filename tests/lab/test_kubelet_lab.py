@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from .conftest import Lab, run_cli, running_lab, wait_for
 
@@ -137,5 +138,11 @@ def test_harden_on_real_kubelets_passes_verify_and_a_second_run_changes_nothing(
         # protectKernelDefaults is on and the kubelet runs: its kernel settings were written and applied first
         assert "vm.overcommit_memory = 1" in lab.sh(host, "cat /etc/sysctl.d/90-kubelet.conf")
         assert lab.sh(host, "cat /proc/sys/vm/overcommit_memory").strip() == "1"
+    # kubeadm join and kubeadm upgrade node write config.yaml from this ConfigMap: it carries the same settings
+    configmap = yaml.safe_load(
+        lab.kubectl("cp1", "-n kube-system get configmap kubelet-config -o jsonpath={.data.kubelet}")
+    )
+    assert configmap["podPidsLimit"] == 4096 and configmap["protectKernelDefaults"] is True, configmap
+    assert configmap["tlsMinVersion"] == "VersionTLS12" and configmap["seccompDefault"] is True
     code, again, output = harden(lab, tmp_path / "again.json")
     assert code == 0 and again["changed"] is False, output[-4000:]

@@ -153,3 +153,16 @@ def test_a_waived_control_is_not_planned() -> None:
     )  # fmt: skip
     plan = plan_kubelet(worker(kubeadm_config()), waived["w1"])
     assert plan is not None and "4.2.14" not in plan.control_ids and "4.2.13" in plan.control_ids
+
+
+def test_kubeadms_kubelet_config_configmap_gets_the_same_settings_and_flags_never_matter_there() -> None:
+    from kubeharden.core.planning.kubelet import plan_kubelet_configmap
+
+    plan = plan_kubelet_configmap(kubeadm_config(), PROFILES["cp1"])
+    assert not plan.problems and plan.changed
+    doc = yaml.safe_load(plan.after)
+    assert doc["podPidsLimit"] == 4096 and doc["seccompDefault"] is True and doc["protectKernelDefaults"] is True
+    assert {"4.2.13", "4.2.14", "KH-KUBELET-PKD"} <= set(plan.control_ids)
+    assert not plan_kubelet_configmap(plan.after, PROFILES["cp1"]).changed  # idempotent
+    broken = plan_kubelet_configmap("{not yaml", PROFILES["cp1"])
+    assert broken.problems and not broken.changed

@@ -86,17 +86,11 @@ def _judged(state: HostState, control: Control, profile: Profile) -> list[tuple[
     return [(test, judge_kubelet(ctx, test).status) for test in control.kubelet_tests]
 
 
-def plan_kubelet(state: HostState, profile: Profile, selection: frozenset[str] | None = None) -> KubeletPlan | None:
-    """The node's kubelet config plan, or None when the host has no kubelet to harden."""
+def _fix(state: HostState, plan: KubeletPlan, controls: list[Control], profile: Profile) -> dict[str, Any]:
+    """The config with every failing test's value written (a failing FLAG is a problem, a judged-only test a note)."""
     kubelet = state.kubelet
-    controls = kubelet_controls(state.role, profile, selection)
-    if kubelet is None or not controls:
-        return None
-    before = state.kubelet_config or ""
-    plan = KubeletPlan(kubelet.config_path, before, before, running=kubelet.flags_from == "running kubelet")
-    if kubelet.config_error:
-        plan.problems.append(f"{state.host}: {kubelet.config_error} ({kubelet.config_path}): nothing was changed")
-        return plan
+    if kubelet is None:
+        raise AssertionError("invariant: the state has a kubelet")  # an invariant, kept under python -O
     config = copy.deepcopy(kubelet.config)
     for control in controls:
         for test, status in _judged(state, control, profile):
@@ -114,12 +108,47 @@ def plan_kubelet(state: HostState, profile: Profile, selection: frozenset[str] |
             else:
                 _set(config, test.key, desired_value(test, profile.values))
                 plan.control_ids.append(control.id)
+    return config
+
+
+def plan_kubelet(state: HostState, profile: Profile, selection: frozenset[str] | None = None) -> KubeletPlan | None:
+    """The node's kubelet config plan, or None when the host has no kubelet to harden."""
+    kubelet = state.kubelet
+    controls = kubelet_controls(state.role, profile, selection)
+    if kubelet is None or not controls:
+        return None
+    before = state.kubelet_config or ""
+    plan = KubeletPlan(kubelet.config_path, before, before, running=kubelet.flags_from == "running kubelet")
+    if kubelet.config_error:
+        plan.problems.append(f"{state.host}: {kubelet.config_error} ({kubelet.config_path}): nothing was changed")
+        return plan
+    config = _fix(state, plan, controls, profile)
     if "KH-KUBELET-PKD" in plan.control_ids and profile.values.get("kubeharden_kubelet_kernel_sysctls"):
         lines = "".join(f"{key} = {value}\n" for key, value in KERNEL_SETTINGS)
         plan.sysctl = (SYSCTL_FILE, "# kubeharden: what the kubelet needs with protectKernelDefaults\n" + lines)
     if plan.control_ids:
         plan.after = yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
         plan.problems += self_check(state, plan, controls, profile)
+    plan.control_ids = sorted(set(plan.control_ids))
+    return plan
+
+
+def plan_kubelet_configmap(text: str, profile: Profile, selection: frozenset[str] | None = None) -> KubeletPlan:
+    """kubeadm's kubelet-config ConfigMap with the same settings (``kubeadm join`` and ``kubeadm upgrade node``
+    write a node's config.yaml from it, so without this a new or upgraded node would lose the hardening). Only the
+    config file's settings: flags are per node."""
+    config, error = parse_config(text)
+    stub = HostState("kubelet-config", "workers", "", kubelet_config=text)
+    stub.kubelet = EffectiveKubelet({}, "none", config, "kube-system/kubelet-config", error)
+    plan = KubeletPlan("kube-system/kubelet-config", text, text)
+    if error:
+        plan.problems.append(f"the kubelet-config ConfigMap: {error}: it was left as it is")
+        return plan
+    controls = kubelet_controls("workers", profile, selection)
+    config = _fix(stub, plan, controls, profile)
+    if plan.control_ids:
+        plan.after = yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
+        plan.problems += self_check(stub, plan, controls, profile)
     plan.control_ids = sorted(set(plan.control_ids))
     return plan
 

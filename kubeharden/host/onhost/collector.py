@@ -329,12 +329,16 @@ def collect(spec: dict[str, Any]) -> dict[str, Any]:
         doc["firewall"] = firewall_state(spec["firewall"])
     if spec.get("kubeadm_config"):
         doc["kubeadm_config"] = kubeadm_cluster_configuration()
+        doc["kubelet_configmap"] = kubeadm_cluster_configuration("kubelet-config", "kubelet")
     doc.update(listeners())
     return doc
 
 
-def kubeadm_cluster_configuration() -> dict[str, Any]:
-    """The ClusterConfiguration of kubeadm's kubeadm-config ConfigMap, read through admin.conf."""
+def kubeadm_cluster_configuration(
+    configmap: str = "kubeadm-config", key: str = "ClusterConfiguration"
+) -> dict[str, Any]:
+    """A document of one of kubeadm's ConfigMaps (kubeadm-config's ClusterConfiguration, kubelet-config's kubelet),
+    read through admin.conf."""
     command = [
         "kubectl",
         "--kubeconfig",
@@ -344,9 +348,9 @@ def kubeadm_cluster_configuration() -> dict[str, Any]:
         "kube-system",
         "get",
         "configmap",
-        "kubeadm-config",
+        configmap,
         "-o",
-        "jsonpath={.data.ClusterConfiguration}",
+        "jsonpath={.data." + key + "}",
     ]
     try:
         done = subprocess.run(command, capture_output=True, timeout=40)
