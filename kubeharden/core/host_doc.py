@@ -36,6 +36,8 @@ class CollectSpec(TypedDict, total=False):
     kubelet_config: str
     kubelet_units: list[str]
     kubelet_env_files: list[str]
+    kubelet_probe_targets: list[str]
+    """Node addresses whose kubelet a control plane probes anonymously (verify's live kubelet probe)."""
     stat_paths: list[str]
     stat_globs: list[str]
     stat_flags: list[list[str]]
@@ -154,6 +156,8 @@ class HostDocument(TypedDict, total=False):
     secrets: dict[str, SecretDoc]
     kubeadm_config: ConfigDoc
     kubelet_configmap: ConfigDoc
+    kubelet_probes: dict[str, dict[str, dict[str, object]]]
+    """address -> {"anonymous": {status|error}, "read_only": {status|error}}, on a control plane."""
     """kubeadm's kubelet-config ConfigMap (its KubeletConfiguration), with kubeadm_config."""
     listeners_source: str
     listeners: list[list[object]]

@@ -69,6 +69,8 @@ class HostRun:
     notes: list[str] = field(default_factory=list)
     encryption_sha256: str | None = None
     """sha256 of the host's EncryptionConfiguration (compared across control planes, KH-ENC-SAME)."""
+    kubelet_probes: dict[str, Any] = field(default_factory=dict, repr=False)
+    """A control plane's anonymous probes of every node's kubelet (address -> what it saw), for KH-KUBELET-live."""
 
 
 @dataclass

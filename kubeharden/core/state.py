@@ -166,6 +166,8 @@ class HostState:
     kubeadm_config: ConfigText | None = None
     kubelet_configmap: ConfigText | None = None
     """kubeadm's kubelet-config ConfigMap (harden's collection on the first control plane)."""
+    kubelet_probes: dict[str, Any] = field(default_factory=dict)
+    """What this control plane's anonymous probes got from each node's kubelet (verify)."""
     """kubeadm's ClusterConfiguration (harden's collection on the first control plane)."""
     uid: int = 0
 
@@ -268,6 +270,7 @@ def host_state(host: str, role: str, address: str, document: Mapping[str, Any]) 
     state.listeners_source = str(document.get("listeners_source", ""))
     state.firewall = document.get("firewall")
     state.encryption = dict(document.get("encryption") or {})
+    state.kubelet_probes = dict(document.get("kubelet_probes") or {})
     raw_kubelet = document.get("kubelet_configmap")
     if isinstance(raw_kubelet, dict):
         state.kubelet_configmap = ConfigText(

@@ -8,17 +8,20 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from kubeharden.core.catalog import CONTROLS, Control
+from kubeharden.core.catalog import CONTROLS, Control, by_id
 from kubeharden.core.collection import verify_spec
 from kubeharden.core.inventory import InventoryHost
-from kubeharden.core.judge import cross_check_encryption, judge_host
+from kubeharden.core.judge import cross_check_encryption, judge_control, judge_host
+from kubeharden.core.judge.kubelet_live import PROBE, kubelet_outcome
 from kubeharden.core.profile import Profile, ProfileError
 from kubeharden.core.profile_checks import validate_inventory
 from kubeharden.core.results import HostRun, RunReport
-from kubeharden.core.state import CollectionError
+from kubeharden.core.state import CollectionError, HostState
 from kubeharden.faces.inventory_file import InventoryError, load_inventory
 from kubeharden.host.probes import run_probes
 from kubeharden.host.transport import OpenSSHTransport, Transport, collect_host, collector_command
+
+KUBELET_LIVE = "KH-KUBELET-live"
 
 
 class VerifyInputError(ValueError):
@@ -74,7 +77,24 @@ def verify_host(
     run.results = judge_host(state, profile, live, controls)
     config = state.encryption.get("config")
     run.encryption_sha256 = config.get("sha256") if isinstance(config, dict) else None
+    run.kubelet_probes = dict(state.kubelet_probes)
     return run
+
+
+def apply_kubelet_probes(runs: list[HostRun], profiles: Mapping[str, Profile]) -> None:
+    """KH-KUBELET-live for every host, from the first control plane that probed the nodes' kubelets (one of the
+    hosts' own collections: no extra remote command)."""
+    source = next((r for r in runs if r.role == "control_plane" and r.kubelet_probes), None)
+    control = by_id()[KUBELET_LIVE]
+    for run in runs:
+        if run.error is not None or not any(r.control_id == KUBELET_LIVE for r in run.results):
+            continue
+        found = source.kubelet_probes.get(run.address) if source is not None else None
+        outcome = kubelet_outcome(found, source.name if source else "-", run.address)
+        result = judge_control(
+            HostState(run.name, run.role, run.address), control, profiles[run.name], {PROBE: outcome}
+        )
+        run.results = [result if r.control_id == KUBELET_LIVE else r for r in run.results]
 
 
 def run_verify(
@@ -91,6 +111,8 @@ def run_verify(
     chosen = transport or OpenSSHTransport()
     wanted = list(controls)
     spec = verify_spec(wanted)
+    if probes and any(c.id == KUBELET_LIVE for c in wanted):
+        spec["kubelet_probe_targets"] = sorted({h.address for h in hosts.values()})
 
     def one(host: InventoryHost) -> HostRun:
         run = verify_host(host, profiles[host.name], chosen, collector_command(host.data, spec), probes, wanted)
@@ -105,6 +127,8 @@ def run_verify(
     hashes = {r.name: r.encryption_sha256 for r in control_planes}
     for run in control_planes:
         run.results = cross_check_encryption(hashes, run.results)
+    if probes:
+        apply_kubelet_probes(runs, profiles)
     return RunReport(str(inventory), runs, time.monotonic() - started, probes)
 
 

@@ -77,8 +77,9 @@ def test_verify_fails_the_kubelets_files_and_its_weak_configuration_on_every_nod
     assert code == 1
     results = {(r["host"], r["control_id"]): r for r in report["results"]}
     for host in ("cp1", "w1"):
-        for control in ("4.1.1", "4.1.5", "4.1.9", "4.2.1", "4.2.2", "4.2.4"):
+        for control in ("4.1.1", "4.1.5", "4.1.9", "4.2.1", "4.2.2", "4.2.4", "KH-KUBELET-live"):
             assert results[(host, control)]["status"] == "FAIL", results[(host, control)]
+    assert "-> HTTP 200" in results[("w1", "KH-KUBELET-live")]["observed"]  # probed from cp1
     assert (
         "(running kubelet)" in results[("w1", "4.2.4")]["observed"]
         or "config.yaml" in results[("w1", "4.2.4")]["observed"]
@@ -133,7 +134,16 @@ def test_harden_on_real_kubelets_passes_verify_and_a_second_run_changes_nothing(
     assert http_code(lab, "cp1", f"http://{w1}:10255/pods") == "000"  # nothing answers on the read-only port
     results = {(r["host"], r["control_id"]): r["status"] for r in report["results"]}
     for host in ("cp1", "w1"):
-        for control in ("4.2.1", "4.2.2", "4.2.4", "4.2.13", "4.2.14", "KH-KUBELET-TLS", "KH-KUBELET-PKD"):
+        for control in (
+            "4.2.1",
+            "4.2.2",
+            "4.2.4",
+            "4.2.13",
+            "4.2.14",
+            "KH-KUBELET-TLS",
+            "KH-KUBELET-PKD",
+            "KH-KUBELET-live",
+        ):
             assert results[(host, control)] == "PASS", (host, control)
         # protectKernelDefaults is on and the kubelet runs: its kernel settings were written and applied first
         assert "vm.overcommit_memory = 1" in lab.sh(host, "cat /etc/sysctl.d/90-kubelet.conf")

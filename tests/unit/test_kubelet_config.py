@@ -60,7 +60,7 @@ def kubelet_results(state: HostState) -> dict[str, Status]:
     return {
         r.control_id: r.status
         for r in judge_host(state, PROFILES["w1"])
-        if r.control_id.startswith(("4.2", "KH-KUBELET"))
+        if r.control_id.startswith(("4.2", "KH-KUBELET")) and r.control_id != "KH-KUBELET-live"  # probes: live
     }
 
 

@@ -20,12 +20,14 @@ import pytest
 import testinfra
 
 from kubeharden.core.catalog import by_id
+from kubeharden.core.collection import verify_spec
 from kubeharden.core.inventory import InventoryHost
 from kubeharden.core.judge import applicable_controls, judge_control
+from kubeharden.core.judge.kubelet_live import PROBE, kubelet_outcome
 from kubeharden.core.profile import Profile
 from kubeharden.core.results import LiveOutcome, Result
 from kubeharden.core.state import CollectionError, HostState, host_state, parse_output
-from kubeharden.faces.verify_run import VerifyInputError, load_targets
+from kubeharden.faces.verify_run import KUBELET_LIVE, VerifyInputError, load_targets
 from kubeharden.host.probes import run_probes
 from kubeharden.host.ssh import ssh_options, write_ssh_config
 from kubeharden.host.transport import collector_command
@@ -106,7 +108,10 @@ class VerifySession:
         started = time.monotonic()
         try:
             self.commands[host.name] += 1
-            out = self._testinfra_host(host).run(collector_command(host.data))
+            spec = verify_spec()
+            if self.probes:  # control planes probe every node's kubelet anonymously (KH-KUBELET-live)
+                spec["kubelet_probe_targets"] = sorted({h.address for h in self.hosts.values()})
+            out = self._testinfra_host(host).run(collector_command(host.data, spec))
             if out.rc != 0:
                 return CollectionError(f"host {host.name}: the collection script exited {out.rc}: {out.stderr[-500:]}")
             return host_state(host.name, host.role, host.address, parse_output(host.name, out.stdout))
@@ -134,7 +139,23 @@ class VerifySession:
         if waiver:  # a waived control needs nothing from the host
             return judge_control(HostState(name, self.hosts[name].role, self.hosts[name].address), control, profile)
         live = self.live(name) if control.live else {}
+        if control.id == KUBELET_LIVE and live is not None:
+            live = {PROBE: self._kubelet_outcome(name)}
         return judge_control(self.state(name), control, profile, live)
+
+    def _kubelet_outcome(self, name: str) -> LiveOutcome:
+        """What the first control plane's anonymous probe got from this host's kubelet."""
+        address = self.hosts[name].address
+        for source, host in self.hosts.items():
+            if host.role != "control_plane":
+                continue
+            try:
+                probes = self.state(source).kubelet_probes
+            except CollectionError:
+                continue
+            if probes:
+                return kubelet_outcome(probes.get(address), source, address)
+        return kubelet_outcome(None, "-", address)
 
 
 @pytest.fixture(scope="session")

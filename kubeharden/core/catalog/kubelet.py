@@ -9,7 +9,7 @@ not rewritten behind the operator's back: the plan says which flag in which file
 from __future__ import annotations
 
 from kubeharden.core.catalog.apiserver import STRONG_CIPHER_SUITES
-from kubeharden.core.catalog.model import ROLES, Control, KubeletTest, Op, Param
+from kubeharden.core.catalog.model import ROLES, Control, KubeletTest, LiveTest, Op, Param
 
 KUBELET_CA = "/etc/kubernetes/pki/ca.crt"
 SYSCTL_FILE = "/etc/sysctl.d/90-kubelet.conf"
@@ -40,6 +40,20 @@ def _control(cid: str, title: str, *tests: KubeletTest, scored: bool = True, **e
         **extra,  # type: ignore[arg-type]
     )
 
+
+LIVE = Control(
+    "KH-KUBELET-live",
+    "An anonymous client on a control plane gets 401 from the kubelet on 10250 and no answer on 10255",
+    "kubelet",
+    None,
+    (LiveTest("kubelet_anonymous"),),
+    applied_by="none",
+    expected="anonymous GET https://NODE:10250/pods -> 401; nothing answers on http://NODE:10255",
+    remediation="kubeharden harden (area kubelet): authentication.anonymous.enabled false, readOnlyPort 0",
+    roles=ROLES,
+    tags=("live",),
+)
+"""Probed from the first control plane collected (the firewall lets only control planes reach 10250)."""
 
 CONTROLS: tuple[Control, ...] = (
     _control(
@@ -163,4 +177,5 @@ CONTROLS: tuple[Control, ...] = (
         remediation="set seccompDefault: true in the kubelet config",
         scored=False,
     ),
+    LIVE,
 )

@@ -305,6 +305,42 @@ def _kubelet(spec: dict[str, Any], procs: dict[str, Any], limit: int) -> dict[st
     return found
 
 
+def _probe_kubelet(address: str, timeout: float = 3.0) -> dict[str, Any]:
+    """What an anonymous client gets from a kubelet: GET https://ADDR:10250/pods (no client certificate, no server
+    verification: nothing is sent but the request) and GET http://ADDR:10255/pods."""
+    import http.client
+    import ssl
+
+    found: dict[str, Any] = {}
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    for name, conn in (
+        ("anonymous", http.client.HTTPSConnection(address, 10250, context=context, timeout=timeout)),
+        ("read_only", http.client.HTTPConnection(address, 10255, timeout=timeout)),
+    ):
+        try:
+            conn.request("GET", "/pods")
+            found[name] = {"status": conn.getresponse().status}
+        except ConnectionRefusedError:
+            found[name] = {"error": "connection refused"}
+        except (TimeoutError, OSError) as exc:
+            found[name] = {"error": "no answer (filtered or down)" if isinstance(exc, TimeoutError) else str(exc)}
+        except http.client.HTTPException as exc:
+            found[name] = {"error": type(exc).__name__}
+        finally:
+            conn.close()
+    return found
+
+
+def kubelet_probes(targets: list[str]) -> dict[str, Any]:
+    """Every node's kubelet probed from here (a control plane), in parallel."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(16, max(len(targets), 1))) as pool:
+        return dict(zip(targets, pool.map(_probe_kubelet, targets), strict=True))
+
+
 def collect(spec: dict[str, Any]) -> dict[str, Any]:
     limit = int(spec.get("max_bytes", 262144))
     procs = find_processes([*spec["components"], "kubelet"])
@@ -330,6 +366,8 @@ def collect(spec: dict[str, Any]) -> dict[str, Any]:
     if spec.get("kubeadm_config"):
         doc["kubeadm_config"] = kubeadm_cluster_configuration()
         doc["kubelet_configmap"] = kubeadm_cluster_configuration("kubelet-config", "kubelet")
+    if spec.get("kubelet_probe_targets") and os.path.exists(os.path.join(spec["manifest_dir"], "kube-apiserver.yaml")):
+        doc["kubelet_probes"] = kubelet_probes(list(spec["kubelet_probe_targets"]))
     doc.update(listeners())
     return doc
 
