@@ -106,15 +106,10 @@ def _link(upper: Path, rel: str, target: str) -> None:
 def _prepare_kubelet_host(
     spec: LabSpec, host: LabHost, upper: Path, binaries: LabBinaries, sandbox_image: str, put: Any
 ) -> None:
-    """A host that runs a real kubelet: containerd configured for an nspawn host, a bridge CNI, the node-prep unit,
-    the kubelet binary where kubeadm's unit runs it, the unit enabled as a package would leave it."""
+    """A host that runs a real kubelet: containerd configured for an nspawn host, a bridge CNI, the kubelet binary
+    where kubeadm's unit runs it, the unit enabled as a package would leave it."""
     put("etc/containerd/config.toml", node_runtime.containerd_config(sandbox_image))
     put("etc/cni/net.d/10-kubeharden-lab.conflist", node_runtime.cni_conflist(spec, host))
-    put(f"{GUEST_LIB}/node_prep.sh", _guest_file("node_prep.sh"), 0o755)
-    put(f"etc/systemd/system/{NODE_PREP_UNIT}", _guest_file(NODE_PREP_UNIT))
-    _link(
-        upper, f"etc/systemd/system/multi-user.target.wants/{NODE_PREP_UNIT}", f"/etc/systemd/system/{NODE_PREP_UNIT}"
-    )
     _link(upper, "usr/bin/kubelet", f"{machines.GUEST_BIN}/{binaries.k8s_dir.name}/kubelet")
     _link(
         upper, "etc/systemd/system/multi-user.target.wants/kubelet.service", "/usr/lib/systemd/system/kubelet.service"
@@ -140,6 +135,13 @@ def _prepare_upper(
     put("root/.ssh/authorized_keys", pubkey, 0o600)
     for script in ("weaken.py", "pods_current.py", "etcd_join.py", "kubelet_pods_current.py"):
         put(f"{GUEST_LIB}/{script}", _guest_file(script))
+    # every host (with or without a kubelet): writable copies of the kernel settings a kubelet writes, so harden's
+    # sysctl file for protectKernelDefaults applies as on a real node; cgroups and /dev/kmsg for a kubelet
+    put(f"{GUEST_LIB}/node_prep.sh", _guest_file("node_prep.sh"), 0o755)
+    put(f"etc/systemd/system/{NODE_PREP_UNIT}", _guest_file(NODE_PREP_UNIT))
+    _link(
+        upper, f"etc/systemd/system/multi-user.target.wants/{NODE_PREP_UNIT}", f"/etc/systemd/system/{NODE_PREP_UNIT}"
+    )
     if spec.kubelet:
         _prepare_kubelet_host(spec, host, upper, binaries, sandbox_image, put)
     else:
