@@ -7,7 +7,7 @@ kubelet runs, restart it and wait until a NEW kubelet process answers /healthz o
 the restart (it talks to the API server with its own credentials) with its Node Ready, and, on a control plane,
 every static pod component answers its own health check again. When it does not (its journal says it exited,
 systemd restarts it again and again, or the time runs out): restore the backup, restart, wait for the same, and
-exit 1 with the kubelet's own error. A node where no kubelet runs gets the file only (it takes effect at the next
+exit 1 with the kubelet's own error. A node without a healthy kubelet gets the file only (read at the next
 start). Prints one JSON line: {"ok", "changed", "restarted", "restored", "error", "seconds", "failed_after"}.
 """
 
@@ -239,14 +239,17 @@ def apply_kubelet(args: dict) -> tuple[int, dict]:  # type: ignore[type-arg]
     if old is not None:
         result["backup"] = os.path.join(backup_dir, f"{time.strftime('%Y%m%dT%H%M%S')}-kubelet-config.yaml")
         atomic_write(str(result["backup"]), old)
-    running = kubelet_state().get("ActiveState") in ("active", "activating", "reloading")
+    # Only a kubelet that is healthy now is restarted and gated: one that is stopped, absent or already failing
+    # (systemd restarting it) gets the file, which it reads at its next start; the gate could prove nothing there.
+    state = kubelet_state().get("ActiveState", "")
+    running = state == "active" and healthz()[0]
     atomic_write(path, new)
     result["changed"] = True
     if not running:
         result.update(
             ok=True,
             seconds=round(time.monotonic() - started, 1),
-            note="no kubelet runs: the file takes effect at its next start",
+            note=f"no healthy kubelet runs (kubelet.service {state or 'unknown'}): it reads the file at its next start",
         )
         return 0, result
     node, timeout = str(args["node"]), float(args["timeout"])
