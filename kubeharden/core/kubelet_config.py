@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from kubeharden.core.command_line import parse_words
+
 _VAR = re.compile(r"\$\{(\w+)\}|\$(\w+)")
 
 
@@ -74,24 +76,9 @@ def unit_command(units: Sequence[str], env_files: Mapping[str, str]) -> list[str
 
 
 def flags_of(argv: Sequence[str]) -> dict[str, str]:
-    """``--name=value`` and ``--name value`` words of a command line (a bare ``--flag`` is "true")."""
-    found: dict[str, str] = {}
-    words = list(argv[1:])
-    index = 0
-    while index < len(words):
-        word = words[index]
-        index += 1
-        if not word.startswith("--"):
-            continue
-        name, sep, value = word.partition("=")
-        if not sep:
-            nxt = words[index] if index < len(words) else None
-            if nxt is not None and not nxt.startswith("--"):
-                value, index = nxt, index + 1
-            else:
-                value = "true"
-        found[name] = value
-    return found
+    """The ``--name`` flags of a command line as pflag reads them (a bare ``--flag`` is "true"; the last wins)."""
+    tokens = parse_words(list(argv[1:]), "command")
+    return {f"--{t.name}": t.effective for t in tokens if t.is_flag and t.prefix == "--"}
 
 
 def go_value(value: Any) -> str:

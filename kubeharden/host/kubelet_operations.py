@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import time
 from collections.abc import Generator
@@ -16,22 +15,14 @@ from pyinfra.api.command import FileUploadCommand, FunctionCommand, PyinfraComma
 from pyinfra.api.operation import operation
 from pyinfra.context import host
 
-from kubeharden.host import pyinfra_adapter
-from kubeharden.host.operations import REMOTE_DIR, _guard
+from kubeharden.host.operations import REMOTE_DIR, _guard, program_result
 from kubeharden.host.rollout import Rollout
 
 
 def _run_kubelet_apply(state: Any, host: Any, argument: dict[str, Any], rollout: Rollout) -> bool:
     if not _guard(state, host, rollout):
         return False
-    _ok, stdout, stderr = pyinfra_adapter.run_program(state, host, "apply_kubelet", argument)
-    lines = [line for line in stdout if line.startswith("{")]
-    try:
-        result: dict[str, Any] = json.loads(lines[-1])
-    except (IndexError, json.JSONDecodeError):
-        message = " ".join(stderr)[-800:] or "no output"
-        result = {"ok": False, "changed": False, "restored": False, "error": message}
-    result["component"] = "kubelet"
+    result = program_result(state, host, "apply_kubelet", argument, "kubelet")
     rollout.record(host.name, result)
     if result.get("changed"):
         rollout.touched.add(host.name)

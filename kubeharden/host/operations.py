@@ -122,13 +122,10 @@ def rollout_guard(rollout: Rollout) -> Generator[PyinfraCommand, None, None]:
     host.noop("no earlier control-plane node failed in this run")
 
 
-def _run_apply(
-    state: Any, host: Any, component: str, staged: str, backup_dir: str, timeout: int, rollout: Rollout
-) -> bool:
-    if not _guard(state, host, rollout):
-        return False
-    argument = {"component": component, "staged": staged, "backup_dir": backup_dir, "timeout": timeout}
-    _ok, stdout, stderr = pyinfra_adapter.run_program(state, host, "apply_manifest", argument)
+def program_result(state: Any, host: Any, program: str, argument: dict[str, Any], component: str) -> dict[str, Any]:
+    """Run an on-host apply program and read its one JSON line; no line is a failure that changed nothing (with
+    the program's stderr, and the hint a non-root SSH user needs)."""
+    _ok, stdout, stderr = pyinfra_adapter.run_program(state, host, program, argument)
     lines = [line for line in stdout if line.startswith("{")]
     try:
         result: dict[str, Any] = json.loads(lines[-1])
@@ -136,7 +133,18 @@ def _run_apply(
         message = " ".join(stderr)[-800:] or "no output"
         if "Permission denied" in message or "sudo" in message:
             message += " (nothing was changed: the step needs root; set _sudo=True for a non-root SSH user)"
-        result = {"ok": False, "component": component, "changed": False, "restored": False, "error": message}
+        result = {"ok": False, "changed": False, "restored": False, "error": message}
+    result["component"] = component
+    return result
+
+
+def _run_apply(
+    state: Any, host: Any, component: str, staged: str, backup_dir: str, timeout: int, rollout: Rollout
+) -> bool:
+    if not _guard(state, host, rollout):
+        return False
+    argument = {"component": component, "staged": staged, "backup_dir": backup_dir, "timeout": timeout}
+    result = program_result(state, host, "apply_manifest", argument, component)
     rollout.record(host.name, result)
     if result.get("changed"):
         rollout.touched.add(host.name)

@@ -23,7 +23,8 @@ from kubeharden.core.profile_checks import validate_inventory
 class CountingListener:
     """A loopback TCP listener that counts the connections it gets (a would-be SSH server)."""
 
-    def __init__(self) -> None:
+    def __init__(self, reply: bytes = b"") -> None:
+        self.reply = reply
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
@@ -41,6 +42,8 @@ class CountingListener:
             except OSError:
                 continue
             self.connections += 1
+            if self.reply:
+                conn.sendall(self.reply)
             conn.close()
 
     def close(self) -> None:
@@ -290,18 +293,8 @@ def test_the_pyinfra_cli_without_the_guard_refuses_an_inventory_that_does_not_as
         validate_inventory(hosts, strict_forced=False)
 
 
-class NotSSHListener(CountingListener):
-    """A service that is not SSH (an HTTP server on the SSH port): paramiko fails reading the SSH banner."""
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.connections += 1
-            conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
-            conn.close()
+NOT_SSH = b"HTTP/1.1 400 Bad Request\r\n\r\n"
+"""What a service that is not SSH (an HTTP server on the SSH port) answers: paramiko fails reading the banner."""
 
 
 @pytest.mark.parametrize(
@@ -316,7 +309,7 @@ class NotSSHListener(CountingListener):
 def test_a_port_that_is_not_ssh_is_one_line_per_host_never_a_traceback(
     command: list[str], code: int, says: str, tmp_path: Path
 ) -> None:
-    server = NotSSHListener()
+    server = CountingListener(reply=NOT_SSH)
     try:
         inventory = tmp_path / "inventory.py"
         known = tmp_path / "known_hosts"

@@ -28,6 +28,7 @@ if "atomic_write" not in globals():  # imported as a module (tests): the helpers
         _HELD,
         MANIFESTS,
         _lock,
+        _tls_get,
         atomic_write,
         component_processes,
         healthy,
@@ -75,18 +76,10 @@ def healthz() -> tuple[bool, str]:
         conn.close()
 
 
-def _get_json(host: str, port: int, path: str, context: ssl.SSLContext, limit: int = 4 << 20) -> tuple[int, dict]:  # type: ignore[type-arg]
-    """GET a JSON object in full (a Node object is tens of kilobytes; apply_manifest's _tls_get keeps 2000 bytes)."""
-    import http.client
-
-    conn = http.client.HTTPSConnection(host, port, context=context, timeout=10)
-    try:
-        conn.request("GET", path, headers={"Accept": "application/json"})
-        resp = conn.getresponse()
-        body = resp.read(limit)
-        return resp.status, json.loads(body) if resp.status == 200 else {}
-    finally:
-        conn.close()
+def _get_json(host: str, port: int, path: str, context: ssl.SSLContext) -> tuple[int, dict]:  # type: ignore[type-arg]
+    """GET a JSON object in full (a Node object is tens of kilobytes)."""
+    status, body = _tls_get(host, port, path, context, timeout=10, limit=4 << 20)
+    return status, json.loads(body) if status == 200 else {}
 
 
 def _kubelet_client(work: str) -> tuple[str, int, ssl.SSLContext] | None:

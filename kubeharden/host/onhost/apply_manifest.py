@@ -84,12 +84,15 @@ def flag_value(argv: list[str], name: str, default: str) -> str:
     return default
 
 
-def _tls_get(host: str, port: int, path: str, context: ssl.SSLContext, timeout: float = 5.0) -> tuple[int, str]:
+def _tls_get(
+    host: str, port: int, path: str, context: ssl.SSLContext, timeout: float = 5.0, limit: int = 2000
+) -> tuple[int, str]:
+    """GET ``path``: the status and up to ``limit`` bytes of the body (health answers are short)."""
     conn = http.client.HTTPSConnection(host, port, context=context, timeout=timeout)
     try:
         conn.request("GET", path)
         resp = conn.getresponse()
-        return resp.status, resp.read(2000).decode(errors="replace")
+        return resp.status, resp.read(limit).decode(errors="replace")
     finally:
         conn.close()
 
